@@ -1,0 +1,54 @@
+# Two commands: `make run` (demo on SQLite, jobs inline) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FLASK := $(VENV)/bin/flask
+HOST ?= 127.0.0.1
+PORT ?= 5000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install install-dev run test translations extract-messages browser worker clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/activate
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed translations
+
+install-dev: install $(VENV)/.installed-dev browser
+
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -q -f -d marketplace/translations
+
+extract-messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
+	$(VENV)/bin/pybabel update -q -N -i marketplace/translations/messages.pot -d marketplace/translations
+
+# Debian's chromium for the browser tests (never a downloaded browser build).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+run: install
+	MARKETPLACE_ENV=development $(FLASK) --app wsgi db upgrade
+	MARKETPLACE_ENV=development $(FLASK) --app wsgi seed-demo
+	MARKETPLACE_ENV=development $(FLASK) --app wsgi run --host $(HOST) --port $(PORT)
+
+worker: install
+	$(FLASK) --app wsgi worker
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

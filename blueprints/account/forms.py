@@ -1,0 +1,84 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
+
+from marketplace.services.accounts import password_problem
+
+LANGUAGE_CHOICES = [("it", "Italiano"), ("en", "English")]
+
+
+def strong_password(form, field):
+    email = form.email.data if hasattr(form, "email") else ""
+    problem = password_problem(field.data or "", email or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class RegisterForm(FlaskForm):
+    full_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")), Length(max=120)])
+    email = EmailField(_l("E-mail address"), validators=[
+        DataRequired(_l("Enter your e-mail address.")),
+        Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False),
+        Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
+                             description=_l("At least 10 characters."))
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+    locale = RadioField(_l("Language"), choices=LANGUAGE_CHOICES, default="it")
+    privacy = BooleanField(_l("I have read the privacy notice"), validators=[
+        DataRequired(_l("You must accept the privacy notice to register."))])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[DataRequired(_l("Enter your e-mail address."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+    remember = BooleanField(_l("Keep me logged in on this device"))
+    next = HiddenField()
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[
+        DataRequired(_l("Enter your e-mail address.")),
+        Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False)])
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
+                             description=_l("At least 10 characters."))
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+
+
+class ProfileForm(FlaskForm):
+    full_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")), Length(max=120)])
+    phone = StringField(_l("Phone (optional)"), validators=[Optional(), Length(max=30)])
+    locale = RadioField(_l("Language"), choices=LANGUAGE_CHOICES)
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password."))])
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
+                             description=_l("At least 10 characters."))
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password to confirm."))])
+    confirm = BooleanField(_l("I understand that my account and personal data will be erased"),
+                           validators=[DataRequired(_l("Tick the box to confirm."))])
+
+
+class AcceptInvitationForm(FlaskForm):
+    """Sign-up from an invitation: the e-mail address is the invited one."""
+    full_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")), Length(max=120)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
+                             description=_l("At least 10 characters."))
+    confirm = PasswordField(_l("Repeat the password"), validators=[
+        DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
+
+
+class LanguageForm(FlaskForm):
+    lang = HiddenField(validators=[DataRequired()])
+    next = HiddenField()

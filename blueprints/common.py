@@ -1,0 +1,101 @@
+"""Helpers every blueprint uses: access checks, loading in scope, redirects, form errors."""
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+from flask import abort, g, redirect, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from marketplace.extensions import db
+from marketplace.services import DomainError
+from marketplace.services.authz import is_coordinator, staff_cooperative_ids
+
+
+def login_required_here(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    """Platform operators only: anonymous -> login, others -> 403."""
+
+    @functools.wraps(view)
+    @login_required_here
+    def wrapper(*args, **kwargs):
+        if not current_user.is_platform_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def coordinator_required(view):
+    """Coordinators of the territory in the URL (or platform operators)."""
+
+    @functools.wraps(view)
+    @login_required_here
+    def wrapper(*args, **kwargs):
+        if g.get("territory") is None:
+            abort(404)
+        if not (is_coordinator() or current_user.is_platform_admin):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    """Staff of the cooperative ``coop_id`` in this territory; 404 if it is not here."""
+
+    @functools.wraps(view)
+    @login_required_here
+    def wrapper(*args, coop_id: int, **kwargs):
+        from marketplace.models import Cooperative
+
+        cooperative = get_or_404(Cooperative, coop_id)
+        if cooperative.id not in staff_cooperative_ids():
+            abort(403)
+        g.cooperative = cooperative
+        return view(*args, cooperative=cooperative, **kwargs)
+
+    return wrapper
+
+
+def get_or_404(model, object_id):
+    """Load by primary key within the territory in scope; another territory's row is 404."""
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site relative paths are followed after login or a language switch."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if "\\" in target:
+        return fallback
+    return target
+
+
+def form_error(form, exc: DomainError, default_field: str | None = None) -> None:
+    """Attach a service's DomainError to the form field it concerns (or the form)."""
+    field = getattr(form, exc.field or default_field or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = list(field.errors) + [exc.message]
+    else:
+        form.form_errors.append(exc.message)
+
+
+class ActionForm(FlaskForm):
+    """A button-only form: the CSRF token is its whole content."""

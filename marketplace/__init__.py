@@ -1,0 +1,1 @@
+"""Welfare-services marketplace: the domain, independent of HTTP."""

@@ -1,0 +1,255 @@
+"""create_app(config) — the one place that wires everything."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import get_locale, gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from marketplace.config import ROOT, load_config
+from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+class MarketplaceFlask(Flask):
+    def url_for(self, endpoint, *args, **values):
+        url = super().url_for(endpoint, *args, **values)
+        # On a territory's own domain, /t/<slug>/x is served as /x: keep links there.
+        from tenants.resolution import host_prefix
+        from flask import has_request_context
+
+        if has_request_context():
+            prefix = host_prefix()
+            if prefix:
+                for head in ("", request.host_url.rstrip("/")):
+                    if url.startswith(head + prefix + "/") or url == head + prefix:
+                        url = head + (url[len(head) + len(prefix):] or "/")
+                        break
+        return url
+
+
+def create_app(config_name: str | None = None, **overrides) -> Flask:
+    app = MarketplaceFlask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(load_config(config_name))
+    app.config.update(overrides)
+
+    _init_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    _init_login(app)
+
+    from tenants import resolution
+
+    resolution.init_app(app)
+
+    from marketplace import models  # noqa: F401  (register mappers)
+
+    _register_blueprints(app)
+    _register_errors(app)
+    _register_hooks(app)
+
+    from marketplace.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _select_locale() -> str:
+    languages = ("it", "en")
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user and getattr(current_user, "is_authenticated", False):
+        if current_user.locale in languages:
+            return current_user.locale
+    territory = g.get("territory")
+    if territory is not None and territory.default_language in languages:
+        return territory.default_language
+    return "it"
+
+
+def _init_login(app: Flask) -> None:
+    from marketplace.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "account.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(login_id: str):
+        return db.session.execute(
+            db.select(User).where(User.login_id == login_id, User.deleted_at.is_(None))
+        ).scalar_one_or_none()
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import redirect, url_for
+
+        if request.blueprint == "api" or request.accept_mimetypes.best == "application/json":
+            return jsonify(error="authentication required"), 401
+        return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints.account.routes import bp as account_bp
+    from blueprints.admin.routes import bp as admin_bp
+    from blueprints.cooperative.routes import bp as cooperative_bp
+    from blueprints.coordinator.routes import bp as coordinator_bp
+    from blueprints.public.routes import bp as public_bp
+    from blueprints.public.platform import bp as platform_bp
+
+    app.register_blueprint(platform_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(public_bp, url_prefix="/t/<territory>")
+    app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
+    app.register_blueprint(cooperative_bp, url_prefix="/t/<territory>/cooperative")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _register_errors(app: Flask) -> None:
+    titles = {
+        400: lambda: _("The request could not be understood"),
+        403: lambda: _("You do not have access to this page"),
+        404: lambda: _("Page not found"),
+        405: lambda: _("Method not allowed"),
+        413: lambda: _("The upload is too large"),
+        429: lambda: _("Too many attempts"),
+        500: lambda: _("Something went wrong"),
+    }
+
+    def render_error(code: int, description: str | None = None):
+        if _wants_json():
+            return jsonify(error=str(titles.get(code, titles[500])()), status=code), code
+        suspended = g.get("suspended_territory")
+        return (
+            render_template(
+                "errors/error.html",
+                code=code,
+                title=titles.get(code, titles[500])(),
+                description=description,
+                suspended=suspended,
+            ),
+            code,
+        )
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_error(400, _("Your session has expired or the form was tampered with. "
+                                   "Please go back, reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code in titles:
+            return render_error(exc.code)
+        return exc
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        app.logger.exception("unhandled error", exc_info=exc)
+        db.session.rollback()
+        return render_error(500)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def _init_logging(app: Flask) -> None:
+    logger = logging.getLogger("marketplace.request")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if app.testing else logging.INFO)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "geolocation=(), microphone=(), camera=(self)",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; form-action 'self'"
+    ),
+}
+
+
+def _register_hooks(app: Flask) -> None:
+    request_log = logging.getLogger("marketplace.request")
+
+    @app.before_request
+    def start_timer():
+        g.request_started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+    @app.after_request
+    def finish(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not app.debug and request.is_secure:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        started = g.get("request_started")
+        territory = g.get("territory")
+        request_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1)
+                    if started
+                    else None,
+                    "territory": territory.slug if territory is not None else None,
+                    "user_id": current_user.id
+                    if getattr(current_user, "is_authenticated", False)
+                    else None,
+                }
+            },
+        )
+        return response
+
+    @app.context_processor
+    def template_globals():
+        from marketplace.services.authz import roles_here
+
+        return {
+            "current_territory": g.get("territory"),
+            "current_locale": str(get_locale()),
+            "my_roles": roles_here(),
+        }

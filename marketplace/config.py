@@ -1,0 +1,138 @@
+"""Settings from the environment, with embedded defaults.
+
+With nothing set the app uses a SQLite file in ``instance/`` and runs jobs inline;
+``DATABASE_URL`` (PostgreSQL via psycopg 3) and ``REDIS_URL`` switch to the real
+services. ``MARKETPLACE_ENV`` picks ``production`` (default), ``development`` or
+``testing``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    ENV_NAME = "production"
+    DEBUG = False
+    TESTING = False
+
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'marketplace.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Jobs run inline (in the request, after commit) unless Redis is configured.
+    JOBS_INLINE = _bool("JOBS_INLINE", default=not os.environ.get("REDIS_URL"))
+    QUEUE_PREFIX = os.environ.get("QUEUE_PREFIX", "")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 8
+    PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "https")
+    # Where links in e-mails point when no request is around (jobs, CLI).
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+
+    WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
+
+    BABEL_DEFAULT_LOCALE = "it"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "marketplace" / "translations")
+    LANGUAGES = ("it", "en")
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or (
+        os.environ.get("REDIS_URL") or "memory://"
+    )
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "marketplace")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour")
+    RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
+
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Welfare Marketplace <no-reply@localhost>")
+    SMTP_HOST = os.environ.get("SMTP_HOST") or None
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS", True)
+
+    TOKEN_TTL_CONFIRM = 60 * 60 * 48
+    TOKEN_TTL_RESET = 60 * 60
+    INVITATION_TTL = 60 * 60 * 24 * 14
+    TERRITORY_CACHE_SECONDS = 10
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = _secret_key()
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = True
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PREFERRED_URL_SCHEME = "http"
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    PREFERRED_URL_SCHEME = "http"
+    WTF_CSRF_ENABLED = True
+    LOGIN_RATE_LIMIT = "1000 per minute"
+    SIGNUP_RATE_LIMIT = "1000 per minute"
+    RESET_RATE_LIMIT = "1000 per minute"
+    TERRITORY_CACHE_SECONDS = 0
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = "testing-secret-key-not-for-production"
+
+
+CONFIGS = {
+    "production": Config,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_config(name: str | None = None) -> Config:
+    name = name or os.environ.get("MARKETPLACE_ENV") or "production"
+    try:
+        return CONFIGS[name]()
+    except KeyError:
+        raise SystemExit(f"MARKETPLACE_ENV must be one of {sorted(CONFIGS)}, not {name!r}")

@@ -1,0 +1,131 @@
+"""Demo data for `flask seed-demo`: idempotent, realistic, clearly fictional."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from stdnum import luhn
+
+from marketplace.extensions import db
+from marketplace.models import Cooperative, Membership, Territory, User
+from marketplace.models.base import utcnow
+from marketplace.services import territories
+from tenants.scoping import territory_scope, unscoped
+
+DEMO_PASSWORD = "demo-password"
+
+TERRITORIES = [
+    {
+        "slug": "cremona", "name": "Welfare Cremona", "color": "#0b5394",
+        "welcome": "Servizi di cura nel territorio cremonese",
+        "intro": "Nidi, assistenza agli anziani e sostegno alla disabilità offerti dalle "
+                 "cooperative sociali del consorzio, in un unico posto.",
+        "province": "CR",
+        "coops": [
+            ("Cooperativa Sociale Il Girasole", "Cremona", "Via Dante 12", "26100"),
+            ("Igea Servizi alla Persona", "Crema", "Via Mazzini 4", "26013"),
+            ("La Cura Insieme Società Cooperativa Sociale", "Casalmaggiore", "Piazza Garibaldi 7", "26041"),
+        ],
+    },
+    {
+        "slug": "milano", "name": "Welfare Milano", "color": "#1f5e8c",
+        "welcome": "Il welfare di comunità della città metropolitana",
+        "intro": "Prenota servizi per l'infanzia, per gli anziani e per la disabilità, "
+                 "e visite guidate all'Abbazia di Chiaravalle.",
+        "province": "MI",
+        "coops": [
+            ("Cooperativa Sociale Chiaravalle Cultura", "Milano", "Via Sant'Arialdo 102", "20139"),
+            ("Spazio Bimbi Società Cooperativa Sociale", "Milano", "Viale Monza 140", "20127"),
+            ("Domicilio Sereno Cooperativa Sociale", "Sesto San Giovanni", "Via Roma 55", "20099"),
+        ],
+    },
+    {
+        "slug": "sondrio", "name": "Welfare Sondrio", "color": "#2e6b30",
+        "welcome": "Servizi alla persona in Valtellina",
+        "intro": "Le cooperative sociali della provincia di Sondrio per famiglie, anziani "
+                 "e persone con disabilità.",
+        "province": "SO",
+        "coops": [
+            ("Cooperativa Sociale Valtellina Solidale", "Sondrio", "Via Trieste 21", "23100"),
+            ("Alpi Accoglienza Società Cooperativa Sociale", "Morbegno", "Via Vanoni 8", "23017"),
+            ("Il Sentiero Cooperativa Sociale", "Tirano", "Piazza Cavour 3", "23037"),
+        ],
+    },
+]
+
+
+def _vat(seed: int) -> str:
+    body = f"{seed:07d}" + "019"  # 7 progressive digits + office code 019 (Cremona)
+    return body + luhn.calc_check_digit(body)
+
+
+def _user(email: str, name: str, admin: bool = False) -> User:
+    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if user is None:
+        user = User(email=email, full_name=name, locale="it", email_confirmed_at=utcnow(),
+                    is_platform_admin=admin)
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def _membership(territory: Territory, user: User, role: str, cooperative=None) -> None:
+    with territory_scope(territory.id):
+        exists = db.session.execute(
+            select(Membership.id).where(
+                Membership.user_id == user.id, Membership.role == role,
+                Membership.cooperative_id == (cooperative.id if cooperative else None)
+                if cooperative else Membership.cooperative_id.is_(None),
+            )
+        ).first()
+        if not exists:
+            db.session.add(Membership(territory_id=territory.id, user_id=user.id, role=role,
+                                      cooperative_id=cooperative.id if cooperative else None))
+
+
+def seed_demo() -> list[tuple[str, str]]:
+    """Create the demo once (re-running adds nothing). Returns (login, role) pairs."""
+    logins: list[tuple[str, str]] = []
+    with unscoped():
+        _user("admin@demo.test", "Amministrazione Piattaforma", admin=True)
+        logins.append(("admin@demo.test", "platform operator"))
+        _user("citizen@demo.test", "Giulia Rossi")
+        seq = 1000
+        for spec in TERRITORIES:
+            territory = db.session.execute(
+                select(Territory).where(Territory.slug == spec["slug"])
+            ).scalar_one_or_none()
+            if territory is None:
+                territory = territories.create_territory(
+                    spec["slug"], spec["name"], f"info.{spec['slug']}@demo.test",
+                    primary_color=spec["color"], welcome_title=spec["welcome"],
+                    intro_text=spec["intro"],
+                )
+            coordinator = _user(f"coordinator.{spec['slug']}@demo.test",
+                                f"Coordinamento {spec['name']}")
+            _membership(territory, coordinator, Membership.COORDINATOR)
+            staff = _user(f"staff.{spec['slug']}@demo.test", f"Operatrice {spec['name']}")
+            with territory_scope(territory.id):
+                for index, (name, town, address, cap) in enumerate(spec["coops"]):
+                    seq += 1
+                    coop = db.session.execute(
+                        select(Cooperative).where(Cooperative.name == name)
+                    ).scalar_one_or_none()
+                    if coop is None:
+                        vat = _vat(seq)
+                        coop = Cooperative(
+                            territory_id=territory.id, name=name, legal_name=name, fiscal_code=vat,
+                            vat_number=vat, address=address, postal_code=cap, municipality=town,
+                            province=spec["province"], email=f"info{index + 1}.{spec['slug']}@demo.test",
+                            phone="+39 0372 000 00%d" % index, status=Cooperative.ACCREDITED,
+                            status_changed_at=utcnow(), logo_text=name.split()[-1][:20],
+                            description=f"{name} offre servizi alla persona a {town} e dintorni.",
+                        )
+                        db.session.add(coop)
+                        db.session.flush()
+                    if index == 0:
+                        _membership(territory, staff, Membership.STAFF, coop)
+            logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
+            logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
+        logins.append(("citizen@demo.test", "citizen"))
+    db.session.commit()
+    return logins

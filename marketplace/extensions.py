@@ -1,0 +1,54 @@
+"""Flask extensions, created unbound here and initialised in ``create_app``."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData
+
+from tenants.scoping import ScopedSessionMixin, install
+
+
+class MarketplaceSession(ScopedSessionMixin, FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy session with territory scoping and after-commit callbacks."""
+
+
+install(MarketplaceSession)
+
+# Deterministic constraint names keep Alembic migrations portable (SQLite batch mode).
+naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=naming_convention),
+    session_options={"class_": MarketplaceSession},
+)
+migrate = Migrate()
+login_manager = LoginManager()
+babel = Babel()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def after_commit(callback) -> None:
+    """Run ``callback()`` once the current transaction commits; dropped on rollback."""
+    db.session.info.setdefault("after_commit", []).append(callback)
+
+
+def rate_limit(config_key: str):
+    """A Flask-Limiter limit read from config at request time (POSTs only)."""
+    return limiter.limit(
+        lambda: current_app.config[config_key],
+        methods=["POST"],
+    )

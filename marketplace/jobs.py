@@ -1,0 +1,68 @@
+"""Functions RQ runs. Each takes ids, loads fresh state and is safe to run twice."""
+from __future__ import annotations
+
+import functools
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app, has_app_context
+
+from marketplace.extensions import db
+from marketplace.models.base import utcnow
+
+_worker_app = None
+
+
+def job(func):
+    """Run ``func`` inside an app context, creating the app when run by a bare worker."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return func(*args, **kwargs)
+        global _worker_app
+        if _worker_app is None:
+            from marketplace.app import create_app
+
+            _worker_app = create_app()
+        with _worker_app.app_context():
+            try:
+                return func(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    return wrapper
+
+
+@job
+def deliver_email(message_id: int) -> None:
+    """Send one outbox message by SMTP, or mark it delivered to the outbox. Idempotent."""
+    from marketplace.models import OutboxMessage
+
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.sent_at is not None:
+        return
+    message.attempts += 1
+    config = current_app.config
+    if config.get("SMTP_HOST"):
+        email = EmailMessage()
+        email["From"] = config["MAIL_FROM"]
+        email["To"] = message.to_email
+        email["Subject"] = message.subject
+        email.set_content(message.body_text)
+        try:
+            with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20) as smtp:
+                if config.get("SMTP_STARTTLS"):
+                    smtp.starttls()
+                if config.get("SMTP_USERNAME"):
+                    smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
+                smtp.send_message(email)
+        except (OSError, smtplib.SMTPException) as exc:
+            message.last_error = str(exc)[:1000]
+            db.session.commit()
+            raise
+        message.transport = "smtp"
+    else:
+        message.transport = "outbox"
+    message.sent_at = utcnow()
+    db.session.commit()

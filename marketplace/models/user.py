@@ -1,0 +1,117 @@
+"""Accounts (platform-wide) and the roles they hold in each territory."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.extensions import db
+from marketplace.models.base import UTCDateTime, utcnow
+from tenants.scoping import TenantMixin
+
+
+def _new_login_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    """One account for every territory. Citizens are users with no membership."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255), default="")
+    full_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    locale: Mapped[str | None] = mapped_column(sa.String(5))
+    is_platform_admin: Mapped[bool] = mapped_column(default=False)
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Rotated on password change and deletion: old sessions stop working.
+    login_id: Mapped[str] = mapped_column(sa.String(64), unique=True, default=_new_login_id)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    def get_id(self) -> str:
+        return self.login_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.deleted_at is None
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+        self.login_id = _new_login_id()
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class Membership(TenantMixin, db.Model):
+    """A role held by a user in one territory (and, for staff, one cooperative)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (
+        sa.UniqueConstraint("territory_id", "user_id", "role", "cooperative_id",
+                            name="uq_membership_role"),
+    )
+
+    COORDINATOR = "coordinator"
+    STAFF = "staff"
+    ROLES = (COORDINATOR, STAFF)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(20))
+    cooperative_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("cooperative.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()
+    cooperative: Mapped["Cooperative | None"] = relationship(back_populates="memberships")
+
+
+class AccountToken(db.Model):
+    """A single-use, expiring token (e-mail confirmation, password reset).
+
+    Only a SHA-256 of the token is stored; the token itself travels in the e-mail.
+    """
+
+    __tablename__ = "account_token"
+
+    CONFIRM = "confirm"
+    RESET = "reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+from marketplace.models.cooperative import Cooperative  # noqa: E402

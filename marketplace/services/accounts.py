@@ -1,0 +1,201 @@
+"""Citizen accounts: registration, confirmation, login, password reset, deletion."""
+from __future__ import annotations
+
+import functools
+import secrets
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.extensions import db
+from marketplace.models import AccountToken, Invitation, Membership, User
+from marketplace.models.base import utcnow
+from marketplace.services import DomainError
+from marketplace.services.mail import external_url, send_mail
+from marketplace.services.tokens import expiry, hash_token, new_token
+from tenants.scoping import unscoped
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(func.lower(User.email) == normalise_email(email))
+    ).scalar_one_or_none()
+
+
+def register(email: str, password: str, full_name: str = "", locale: str = "it",
+             territory=None, confirmed: bool = False) -> User:
+    """Create a citizen account and e-mail a confirmation link (unless ``confirmed``).
+
+    Raises DomainError if the address is taken. Caller commits.
+    """
+    email = normalise_email(email)
+    if find_user_by_email(email) is not None:
+        raise DomainError(_l("An account with this e-mail address already exists. "
+                             "Log in or reset your password."), field="email")
+    user = User(email=email, full_name=full_name.strip(), locale=locale)
+    user.set_password(password)
+    if confirmed:
+        user.email_confirmed_at = utcnow()
+    db.session.add(user)
+    db.session.flush()
+    if not confirmed:
+        send_confirmation(user, territory=territory)
+    return user
+
+
+def _issue(user: User, purpose: str, ttl: int) -> str:
+    raw, digest = new_token()
+    db.session.add(
+        AccountToken(user_id=user.id, purpose=purpose, token_hash=digest, expires_at=expiry(ttl))
+    )
+    return raw
+
+
+def send_confirmation(user: User, territory=None) -> None:
+    raw = _issue(user, AccountToken.CONFIRM, current_app.config["TOKEN_TTL_CONFIRM"])
+    values = {"token": raw}
+    if territory is not None:
+        values["territory"] = territory.slug
+    send_mail(
+        user.email,
+        "confirm_email",
+        locale=user.locale,
+        territory=territory,
+        user=user,
+        link=external_url("account.confirm", **values),
+    )
+
+
+def _consume(raw: str, purpose: str) -> AccountToken:
+    token = db.session.execute(
+        select(AccountToken).where(
+            AccountToken.token_hash == hash_token(raw or ""), AccountToken.purpose == purpose
+        )
+    ).scalar_one_or_none()
+    if token is None or token.used_at is not None:
+        raise DomainError(_l("This link is not valid or has already been used."))
+    if token.expires_at <= utcnow():
+        raise DomainError(_l("This link has expired. Please ask for a new one."))
+    token.used_at = utcnow()
+    return token
+
+
+def confirm_email(raw: str) -> User:
+    token = _consume(raw, AccountToken.CONFIRM)
+    user = token.user
+    if user.deleted_at is not None:
+        raise DomainError(_l("This link is not valid or has already been used."))
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None. Same work whether or not the user exists."""
+    user = find_user_by_email(email)
+    if user is None or user.deleted_at is not None:
+        # Hash anyway so response time does not reveal which addresses exist.
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not user.check_password(password):
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def request_password_reset(email: str, territory=None) -> None:
+    """E-mail a reset link if the account exists; says nothing either way."""
+    user = find_user_by_email(email)
+    if user is None or user.deleted_at is not None:
+        return
+    raw = _issue(user, AccountToken.RESET, current_app.config["TOKEN_TTL_RESET"])
+    values = {"token": raw}
+    if territory is not None:
+        values["territory"] = territory.slug
+    send_mail(
+        user.email,
+        "reset_password",
+        locale=user.locale,
+        territory=territory,
+        user=user,
+        link=external_url("account.reset_password", **values),
+    )
+
+
+def check_reset_token(raw: str) -> AccountToken:
+    token = db.session.execute(
+        select(AccountToken).where(
+            AccountToken.token_hash == hash_token(raw or ""),
+            AccountToken.purpose == AccountToken.RESET,
+        )
+    ).scalar_one_or_none()
+    if token is None or token.used_at is not None or token.expires_at <= utcnow():
+        raise DomainError(_l("This link is not valid or has expired. Please ask for a new one."))
+    return token
+
+
+def reset_password(raw: str, new_password: str) -> User:
+    token = _consume(raw, AccountToken.RESET)
+    user = token.user
+    user.set_password(new_password)
+    # Proving control of the mailbox also confirms it.
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    # Every other outstanding reset link dies with this one.
+    for other in db.session.execute(
+        select(AccountToken).where(
+            AccountToken.user_id == user.id,
+            AccountToken.purpose == AccountToken.RESET,
+            AccountToken.used_at.is_(None),
+        )
+    ).scalars():
+        other.used_at = utcnow()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not user.check_password(current):
+        raise DomainError(_l("The current password is not correct."), field="current_password")
+    user.set_password(new)
+
+
+def delete_account(user: User) -> None:
+    """Erase personal data; the row stays (anonymised) so past bookings still add up."""
+    with unscoped():
+        db.session.execute(delete(Membership).where(Membership.user_id == user.id))
+        db.session.execute(
+            delete(Invitation).where(
+                func.lower(Invitation.email) == user.email.lower(),
+                Invitation.accepted_at.is_(None),
+            )
+        )
+    db.session.execute(delete(AccountToken).where(AccountToken.user_id == user.id))
+    user.email = f"deleted-{user.id}@invalid.invalid"
+    user.full_name = ""
+    user.phone = ""
+    user.password_hash = ""
+    user.is_platform_admin = False
+    user.login_id = f"deleted-{user.id}-{int(utcnow().timestamp())}"
+    user.deleted_at = utcnow()
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    """A localised reason why ``password`` is too weak, or None."""
+    if len(password) < 10:
+        return _l("Use at least 10 characters.")
+    if email and password.lower() == normalise_email(email):
+        return _l("The password must not be your e-mail address.")
+    if len(set(password)) < 4:
+        return _l("Use a less repetitive password.")
+    return None

@@ -1,0 +1,1 @@
+"""Which territory a request or a job belongs to."""

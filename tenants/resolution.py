@@ -1,0 +1,124 @@
+"""Host / path -> Territory, once, at the edge of every request.
+
+A territory is reached at ``/t/<slug>/...`` (always) or on one of its own domains,
+where :class:`HostDispatcher` rewrites ``/x`` to ``/t/<slug>/x`` before routing and
+``url_for`` drops the prefix again so links stay on the territory's domain.
+The ``territory`` URL value is turned into ``g.territory`` and the query scope by one
+URL value preprocessor; nothing deeper parses the URL.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask, abort, g, request
+from sqlalchemy import select
+
+from tenants import scoping
+
+# Paths that stay platform-wide even on a territory's own domain.
+PLATFORM_PATHS = ("/static/", "/healthz", "/api/", "/admin")
+
+
+class DomainCache:
+    """hostname -> slug map, reloaded at most every ``ttl`` seconds (per process)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._map: dict[str, str] = {}
+
+    def lookup(self, hostname: str) -> str | None:
+        ttl = self.app.config.get("TERRITORY_CACHE_SECONDS", 10)
+        if time.monotonic() - self._loaded_at > ttl:
+            self.reload()
+        return self._map.get(hostname)
+
+    def reload(self) -> None:
+        from marketplace.extensions import db
+        from marketplace.models import Domain, Territory
+
+        with self._lock, self.app.app_context():
+            rows = db.session.execute(
+                select(Domain.hostname, Territory.slug).join(Territory)
+            ).all()
+            db.session.remove()
+            self._map = {host: slug for host, slug in rows}
+            self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+
+def _hostname(environ) -> str:
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
+
+
+class HostDispatcher:
+    """WSGI middleware: a territory's own domain serves that territory's pages at /."""
+
+    def __init__(self, wsgi_app, cache: DomainCache):
+        self.wsgi_app = wsgi_app
+        self.cache = cache
+
+    def __call__(self, environ, start_response):
+        slug = self.cache.lookup(_hostname(environ))
+        path = environ.get("PATH_INFO") or "/"
+        if slug and not path.startswith(PLATFORM_PATHS) and not path.startswith("/t/"):
+            environ["PATH_INFO"] = f"/t/{slug}{path}"
+            environ["marketplace.host_territory"] = slug
+        return self.wsgi_app(environ, start_response)
+
+
+def _load_territory(endpoint, values) -> None:
+    if not values or "territory" not in values:
+        return
+    from marketplace.extensions import db
+    from marketplace.models import Territory
+
+    slug = values.pop("territory")
+    territory = db.session.execute(
+        select(Territory).where(Territory.slug == slug)
+    ).scalar_one_or_none()
+    if territory is None:
+        abort(404)
+    if not territory.is_active:
+        g.suspended_territory = territory
+        abort(404)
+    g.territory = territory
+    g._territory_scope_tokens = scoping.enter_territory(territory.id)
+
+
+def _add_territory(endpoint, values) -> None:
+    territory = g.get("territory")
+    if territory is None or "territory" in values:
+        return
+    from flask import current_app
+
+    if current_app.url_map.is_endpoint_expecting(endpoint, "territory"):
+        values["territory"] = territory.slug
+
+
+def _leave(exc=None) -> None:
+    tokens = g.pop("_territory_scope_tokens", None)
+    if tokens is not None:
+        scoping.leave_territory(tokens)
+
+
+def host_prefix() -> str | None:
+    """``/t/<slug>`` when this request came in on a territory's own domain."""
+    slug = request.environ.get("marketplace.host_territory") if request else None
+    return f"/t/{slug}" if slug else None
+
+
+def init_app(app: Flask) -> None:
+    cache = DomainCache(app)
+    app.extensions["territory_domains"] = cache
+    app.wsgi_app = HostDispatcher(app.wsgi_app, cache)
+    app.url_value_preprocessor(_load_territory)
+    app.url_defaults(_add_territory)
+    app.teardown_request(_leave)
