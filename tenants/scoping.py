@@ -121,10 +121,10 @@ def _on_execute(state: ORMExecuteState) -> None:
     if _unscoped.get() or state.is_column_load:
         # Column loads refresh an object this session already loaded legitimately.
         return
-    if not (state.is_select or state.is_update or state.is_delete):
-        return
     tid = _territory_id.get()
     if state.is_relationship_load or state.all_mappers:
+        if not (state.is_select or state.is_update or state.is_delete):
+            return
         if tid is None:
             if _touches_tenant_model(state):
                 raise TenantScopeError(

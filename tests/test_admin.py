@@ -1,0 +1,145 @@
+"""Platform operators: territories, domains, first coordinators, suspension; and the CLI."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from marketplace.models import Domain, Invitation, Membership, OutboxMessage, Territory, User
+from tests.conftest import login, post
+from tenants.scoping import territory_scope, unscoped
+
+
+def _admin(make, client):
+    admin = make.user(email="ops@example.org", is_platform_admin=True)
+    login(client, admin.email)
+    return admin
+
+
+def test_operator_creates_a_territory_that_answers_at_its_path(client, db, make):
+    _admin(make, client)
+    response = post(client, "/admin/territories/new", {
+        "name": "Welfare Biella", "slug": "biella", "contact_email": "info@biella.example",
+        "default_language": "it", "primary_color": "#0b5394", "logo_text": "Biella",
+        "welcome_title": "Benvenuti", "intro_text": ""}, token_from="/admin/territories/new")
+    assert response.status_code == 302
+    home = client.get("/t/biella/")
+    assert home.status_code == 200 and "Welfare Biella" in home.get_data(as_text=True)
+    assert "Welfare Biella" in client.get("/").get_data(as_text=True)
+
+
+def test_bad_territory_input_is_explained(client, db, make):
+    _admin(make, client)
+    make.territory("cremona")
+    for slug in ("Cremona!", "admin", "cremona"):
+        response = post(client, "/admin/territories/new", {
+            "name": "X", "slug": slug, "contact_email": "x@example.org", "default_language": "it",
+            "primary_color": "#0b5394"}, token_from="/admin/territories/new")
+        assert response.status_code == 422, slug
+    low_contrast = post(client, "/admin/territories/new", {
+        "name": "X", "slug": "x", "contact_email": "x@example.org", "default_language": "it",
+        "primary_color": "#ffff00"}, token_from="/admin/territories/new")
+    assert low_contrast.status_code == 422
+    assert db.session.execute(select(Territory).where(Territory.slug == "x")).first() is None
+
+
+def test_mapped_domain_serves_the_territory_at_root(app, client, db, make):
+    admin = _admin(make, client)
+    territory = make.territory("cremona", name="Welfare Cremona")
+    response = post(client, f"/admin/territories/{territory.id}/domains",
+                    {"hostname": "welfare.cremona.example"}, token_from="/admin/")
+    assert response.status_code == 302
+    visitor = app.test_client()
+    page = visitor.get("/", base_url="http://welfare.cremona.example")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Welfare Cremona" in body
+    # Links stay on the territory's own domain, without the /t/<slug> prefix.
+    assert 'href="/account/login"' in body and "/t/cremona/" not in body
+    assert visitor.get("/account/login", base_url="http://welfare.cremona.example").status_code == 200
+    # Same domain twice is refused.
+    other = make.territory("milano")
+    again = post(client, f"/admin/territories/{other.id}/domains",
+                 {"hostname": "WELFARE.cremona.example"}, token_from="/admin/")
+    assert again.status_code == 422
+    # Removing the domain stops it serving the territory.
+    domain = db.session.execute(select(Domain)).scalar_one()
+    post(client, f"/admin/territories/{territory.id}/domains/{domain.id}/delete", {}, token_from="/admin/")
+    assert "Welfare Cremona" not in visitor.get("/", base_url="http://welfare.cremona.example").get_data(as_text=True)
+
+
+def test_suspended_territory_is_offline_but_kept(client, db, make):
+    _admin(make, client)
+    territory = make.territory("cremona")
+    make.cooperative(territory)
+    post(client, f"/admin/territories/{territory.id}/status", {"action": "suspend"}, token_from="/admin/")
+    page = client.get("/t/cremona/")
+    assert page.status_code == 404
+    assert "not available" in page.get_data(as_text=True) or "non è disponibile" in page.get_data(as_text=True)
+    assert client.get("/t/cremona/account/login").status_code == 404
+    with unscoped():
+        assert db.session.execute(select(Territory).where(Territory.slug == "cremona")).scalar_one()
+    post(client, f"/admin/territories/{territory.id}/status", {"action": "reactivate"}, token_from="/admin/")
+    assert client.get("/t/cremona/").status_code == 200
+
+
+def test_operator_invites_the_first_coordinator(app, client, db, make):
+    _admin(make, client)
+    territory = make.territory("cremona")
+    response = post(client, f"/admin/territories/{territory.id}/coordinators",
+                    {"email": "first@cremona.example"}, token_from="/admin/")
+    assert response.status_code == 302
+    with territory_scope(territory.id):
+        invitation = db.session.execute(select(Invitation)).scalar_one()
+    assert invitation.role == Membership.COORDINATOR
+    outbox = client.get("/admin/outbox").get_data(as_text=True)
+    assert "first@cremona.example" in outbox
+
+
+def test_admin_pages_are_for_operators_only(client, make):
+    territory = make.territory("cremona")
+    assert client.get("/admin/").status_code == 302
+    login(client, make.coordinator(territory).email)
+    for url in ("/admin/", "/admin/territories/new", f"/admin/territories/{territory.id}", "/admin/outbox"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_unknown_territory_is_404(client):
+    assert client.get("/t/nowhere/").status_code == 404
+
+
+def test_cli_manages_territories(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-territory", "biella", "Welfare Biella",
+                                 "--contact-email", "info@biella.example"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["create-territory", "biella", "Again",
+                               "--contact-email", "x@example.org"]).exit_code != 0
+    assert runner.invoke(args=["map-domain", "biella", "welfare.biella.example"]).exit_code == 0
+    result = runner.invoke(args=["invite-coordinator", "biella", "coord@biella.example"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["suspend-territory", "biella"]).exit_code == 0
+    db.session.expire_all()
+    territory = db.session.execute(select(Territory).where(Territory.slug == "biella")).scalar_one()
+    assert territory.status == Territory.SUSPENDED
+    assert [d.hostname for d in territory.domains] == ["welfare.biella.example"]
+    mail = db.session.execute(select(OutboxMessage)).scalar_one()
+    assert mail.to_email == "coord@biella.example" and "/t/biella/account/invitation/" in mail.body_text
+    assert runner.invoke(args=["suspend-territory", "biella", "--reactivate"]).exit_code == 0
+
+
+def test_seed_demo_is_idempotent_and_complete(app, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "admin@demo.test" in first.output and "demo-password" in first.output
+    counts = lambda: (db.session.query(User).count(), db.session.query(Territory).count())  # noqa: E731
+    before = counts()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert counts() == before
+    from marketplace.models import Cooperative
+
+    for slug in ("cremona", "milano", "sondrio"):
+        territory = db.session.execute(select(Territory).where(Territory.slug == slug)).scalar_one()
+        with territory_scope(territory.id):
+            accredited = db.session.execute(select(Cooperative).where(
+                Cooperative.status == Cooperative.ACCREDITED)).scalars().all()
+            roles = {m.role for m in db.session.execute(select(Membership)).scalars()}
+        assert len(accredited) >= 3 and roles == {"coordinator", "staff"}
