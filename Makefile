@@ -27,11 +27,11 @@ install: $(VENV)/.installed translations
 install-dev: install $(VENV)/.installed-dev browser
 
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile -q -f -d marketplace/translations
+	$(VENV)/bin/pybabel -q compile -f -d marketplace/translations
 
 extract-messages: $(VENV)/.installed
-	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
-	$(VENV)/bin/pybabel update -q -N -i marketplace/translations/messages.pot -d marketplace/translations
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
+	$(VENV)/bin/pybabel -q update -N -i marketplace/translations/messages.pot -d marketplace/translations
 
 # Debian's chromium for the browser tests (never a downloaded browser build).
 browser:

@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from marketplace.extensions import db
+from tenants.resolution import public_path
 from marketplace.services import DomainError
 from marketplace.services.authz import is_coordinator, staff_cooperative_ids
 
@@ -17,7 +18,7 @@ def login_required_here(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("account.login", next=public_path()))
         return view(*args, **kwargs)
 
     return wrapper

@@ -33,6 +33,14 @@ class MarketplaceFlask(Flask):
         return url
 
 
+def _allow_test_domains() -> None:
+    # The demo's logins use the reserved .test domain; email-validator rejects it by default.
+    import email_validator
+
+    if "test" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("test")
+
+
 def create_app(config_name: str | None = None, **overrides) -> Flask:
     app = MarketplaceFlask(
         __name__,
@@ -43,6 +51,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     app.config.from_object(load_config(config_name))
     app.config.update(overrides)
 
+    _allow_test_domains()
     _init_logging(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -101,7 +110,9 @@ def _init_login(app: Flask) -> None:
 
         if request.blueprint == "api" or request.accept_mimetypes.best == "application/json":
             return jsonify(error="authentication required"), 401
-        return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
+        from tenants.resolution import public_path
+
+        return redirect(url_for("account.login", next=public_path()))
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -247,9 +258,11 @@ def _register_hooks(app: Flask) -> None:
     @app.context_processor
     def template_globals():
         from marketplace.services.authz import roles_here
+        from tenants.resolution import public_path
 
         return {
             "current_territory": g.get("territory"),
+            "current_path": public_path(),
             "current_locale": str(get_locale()),
             "my_roles": roles_here(),
         }

@@ -71,6 +71,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
 
     BABEL_DEFAULT_LOCALE = "it"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "marketplace" / "translations")
     LANGUAGES = ("it", "en")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, g, has_request_context, request
 from sqlalchemy import select
 
 from tenants import scoping
@@ -40,12 +40,19 @@ class DomainCache:
         from marketplace.models import Domain, Territory
 
         with self._lock, self.app.app_context():
-            rows = db.session.execute(
-                select(Domain.hostname, Territory.slug).join(Territory)
-            ).all()
-            db.session.remove()
-            self._map = {host: slug for host, slug in rows}
-            self._loaded_at = time.monotonic()
+            try:
+                rows = db.session.execute(
+                    select(Domain.hostname, Territory.slug).join(Territory)
+                ).all()
+            except Exception:  # noqa: BLE001 - keep serving; /healthz reports the database
+                self.app.logger.exception("could not load territory domains")
+                rows = None
+            finally:
+                db.session.remove()
+            if rows is not None:
+                self._map = {host: slug for host, slug in rows}
+            # Retry a failed load on the next request rather than after the TTL.
+            self._loaded_at = time.monotonic() if rows is not None else float("-inf")
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
@@ -111,8 +118,21 @@ def _leave(exc=None) -> None:
 
 def host_prefix() -> str | None:
     """``/t/<slug>`` when this request came in on a territory's own domain."""
-    slug = request.environ.get("marketplace.host_territory") if request else None
+    if not has_request_context():
+        return None
+    slug = request.environ.get("marketplace.host_territory")
     return f"/t/{slug}" if slug else None
+
+
+def public_path() -> str:
+    """This request's path and query as the visitor typed it (no /t/<slug> on its own domain)."""
+    if not has_request_context():
+        return "/"
+    path = request.full_path.rstrip("?")
+    prefix = host_prefix()
+    if prefix and path.startswith(prefix):
+        path = path[len(prefix):] or "/"
+    return path
 
 
 def init_app(app: Flask) -> None:

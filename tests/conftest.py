@@ -11,6 +11,7 @@ import tempfile
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
 
 os.environ.setdefault("MARKETPLACE_ENV", "testing")
 
@@ -76,7 +77,18 @@ def make_app(database_uri: str, **overrides):
         BASE_URL="http://localhost",
     )
     config.update(overrides)
-    return create_app("testing", **config)
+    app = create_app("testing", **config)
+    app.test_client_class = FreshContextClient
+    return app
+
+
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context (own ``g`` and DB session), as in production,
+    even while a test holds an app context to arrange or check data."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -58,12 +58,13 @@ def test_coordinator_invites_a_cooperative_which_completes_its_profile(app, clie
         assert coop.vat_number == "12345670199" and coop.legal_name == "Il Melograno Soc. Coop."
 
     # The coordinator accredits it; it then appears on the territory's home page.
-    assert "Il Melograno" not in client.get("/t/cremona/").get_data(as_text=True)
+    card = f'href="/t/cremona/cooperatives/{coop.id}"'
+    assert card not in client.get("/t/cremona/").get_data(as_text=True)
     status_url = f"/t/cremona/coordinator/cooperatives/{coop.id}/status"
     post(client, status_url, {"status": "accredited"}, token_from="/t/cremona/coordinator/")
-    assert "Il Melograno" in client.get("/t/cremona/").get_data(as_text=True)
+    assert card in client.get("/t/cremona/").get_data(as_text=True)
     post(client, status_url, {"status": "suspended"}, token_from="/t/cremona/coordinator/")
-    assert "Il Melograno" not in client.get("/t/cremona/").get_data(as_text=True)
+    assert card not in client.get("/t/cremona/").get_data(as_text=True)
     assert client.get(f"/t/cremona/cooperatives/{coop.id}").status_code == 404
 
 

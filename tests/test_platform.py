@@ -74,7 +74,7 @@ def test_every_message_has_an_italian_translation():
     missing = [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
     assert not missing, f"untranslated: {missing[:10]}"
     # And the catalogue covers every string in the code and templates.
-    result = subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-q", "-F",
+    result = subprocess.run([str(Path(sys.executable).parent / "pybabel"), "-q", "extract", "-F",
                              "babel.cfg", "-k", "_l", "-o", "/dev/stdout", "."],
                             cwd=ROOT, capture_output=True, text=True, check=True)
     from io import BytesIO

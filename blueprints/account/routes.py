@@ -172,6 +172,12 @@ def profile():
         db.session.commit()
         flash(_("Profile saved."), "success")
         return redirect(url_for("account.profile"))
+    return render_template("account/profile.html", form=form, password_form=password_form,
+                           roles=_my_roles()), 422 if form.errors else 200
+
+
+def _my_roles():
+    """(role, territory, cooperative) for every territory: the profile lists them all."""
     with unscoped():
         rows = db.session.execute(
             select(Membership, Territory)
@@ -179,9 +185,7 @@ def profile():
             .where(Membership.user_id == current_user.id)
             .order_by(Territory.name)
         ).all()
-        roles = [(m.role, t, m.cooperative) for m, t in rows]
-    return render_template("account/profile.html", form=form, password_form=password_form,
-                           roles=roles), 422 if form.errors else 200
+        return [(m.role, t, m.cooperative) for m, t in rows]
 
 
 @route("/password", methods=["POST"])
@@ -196,12 +200,12 @@ def change_password():
             form_error(password_form, exc)
         else:
             db.session.commit()
-            login_user(current_user)  # the login id rotated: keep this session valid
+            login_user(current_user._get_current_object())  # login id rotated: keep this session
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("account.profile"))
     form = ProfileForm(obj=current_user, formdata=None)
     return render_template("account/profile.html", form=form, password_form=password_form,
-                           roles=[]), 422
+                           roles=_my_roles()), 422
 
 
 @route("/delete", methods=["GET", "POST"])

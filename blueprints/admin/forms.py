@@ -18,7 +18,7 @@ def readable_on_white_text(form, field):
 class TerritoryForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")), Length(max=120)])
     slug = StringField(_l("Address (slug)"), validators=[DataRequired(_l("Enter an address."))],
-                       description=_l("Lowercase letters, digits and hyphens: the territory answers at /t/<slug>/."))
+                       description=_l("Lowercase letters, digits and hyphens: the territory answers at /t/slug/."))
     contact_email = EmailField(_l("Contact e-mail"), validators=EMAIL_VALIDATORS)
     default_language = RadioField(_l("Default language"), choices=[("it", "Italiano"), ("en", "English")], default="it")
     primary_color = StringField(_l("Main colour"), default="#0066cc", validators=[

@@ -42,7 +42,8 @@ def new_territory():
         try:
             territory = territories.create_territory(
                 form.slug.data, form.name.data, form.contact_email.data, form.default_language.data,
-                form.primary_color.data, form.logo_text.data, form.welcome_title.data, form.intro_text.data,
+                form.primary_color.data or "#0066cc", form.logo_text.data or "",
+                form.welcome_title.data or "", form.intro_text.data or "",
             )
         except DomainError as exc:
             db.session.rollback()

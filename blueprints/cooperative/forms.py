@@ -41,7 +41,9 @@ class CooperativeProfileForm(FlaskForm):
         DataRequired(_l("Enter an e-mail address.")),
         Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=30)])
-    website = URLField(_l("Website"), validators=[Optional(), URL(message=_l("Enter a full address, like https://www.esempio.it."))])
+    website = URLField(_l("Website"), validators=[
+        Optional(), URL(message=_l("Enter a full address, like https://www.esempio.it.")),
+        Regexp(r"^https?://", message=_l("Enter a full address, like https://www.esempio.it."))])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=8000)])
     logo_text = StringField(_l("Logo text"), validators=[Optional(), Length(max=60)],
                             description=_l("A short name or initials shown in place of a logo."))

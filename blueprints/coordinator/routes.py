@@ -26,7 +26,7 @@ def dashboard():
         ).all()
     )
     open_invitations = db.session.execute(
-        select(func.count()).select_from(Invitation).where(
+        select(func.count(Invitation.id)).where(
             Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
         )
     ).scalar_one()
