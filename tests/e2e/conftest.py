@@ -6,7 +6,12 @@ import os
 import threading
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log(self, *args, **kwargs):  # the browser's requests would drown the test output
+        pass
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -17,7 +22,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="session")
 def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -72,3 +77,21 @@ class A11y:
 @pytest.fixture
 def a11y():
     return A11y()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, keep a screenshot and the HTML of the page in test-artifacts/."""
+    outcome = yield
+    report = outcome.get_result()
+    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and page is not None:
+        folder = os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts")
+        os.makedirs(folder, exist_ok=True)
+        name = item.name.replace("/", "_")[:100]
+        try:
+            page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+            with open(os.path.join(folder, f"{name}.html"), "w") as handle:
+                handle.write(page.content())
+        except Exception:  # noqa: BLE001 - best effort
+            pass
