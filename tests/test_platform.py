@@ -112,3 +112,34 @@ def test_jobs_run_after_commit_on_the_configured_backend(app, db, run_jobs):
     db.session.expire_all()
     delivered = db.session.get(OutboxMessage, message_id)
     assert delivered.sent_at is not None and delivered.attempts == 1
+
+
+def test_a_crash_shows_the_500_page_and_keeps_nothing(app, client, db, make, monkeypatch):
+    from blueprints.public import routes
+    from marketplace.models import Cooperative
+
+    territory = make.territory("cremona")
+
+    def broken(*args, **kwargs):
+        from marketplace.extensions import db as _db
+
+        _db.session.add(Cooperative(territory_id=territory.id, name="Half-saved"))
+        _db.session.flush()
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(app.view_functions, "public.home", broken)
+    response = client.get("/t/cremona/")
+    assert response.status_code == 500
+    assert '<main id="main"' in response.get_data(as_text=True)
+    from tenants.scoping import unscoped
+
+    with unscoped():
+        assert db.session.query(Cooperative).filter_by(name="Half-saved").count() == 0
+
+
+def test_privacy_notice_is_linked_from_registration(client, make):
+    make.territory("cremona", contact_email="privacy@cremona.example")
+    page = client.get("/t/cremona/account/register").get_data(as_text=True)
+    assert 'href="/t/cremona/privacy"' in page
+    notice = client.get("/t/cremona/privacy").get_data(as_text=True)
+    assert "privacy@cremona.example" in notice

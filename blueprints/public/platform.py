@@ -16,6 +16,13 @@ def home():
     return render_template("public/platform_home.html", territories=active_territories())
 
 
+@bp.route("/privacy")
+@bp.route("/t/<territory>/privacy")
+def privacy():
+    """The privacy notice (informativa): who holds which data, why, for how long, rights."""
+    return render_template("public/privacy.html")
+
+
 @bp.route("/healthz")
 @csrf.exempt
 def healthz():
