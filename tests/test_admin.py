@@ -73,7 +73,7 @@ def test_suspended_territory_is_offline_but_kept(client, db, make):
     post(client, f"/admin/territories/{territory.id}/status", {"action": "suspend"}, token_from="/admin/")
     page = client.get("/t/cremona/")
     assert page.status_code == 404
-    assert "not available" in page.get_data(as_text=True) or "non è disponibile" in page.get_data(as_text=True)
+    assert "temporaneamente non disponibile" in page.get_data(as_text=True)
     assert client.get("/t/cremona/account/login").status_code == 404
     with unscoped():
         assert db.session.execute(select(Territory).where(Territory.slug == "cremona")).scalar_one()
