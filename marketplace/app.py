@@ -66,6 +66,9 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
     from marketplace import models  # noqa: F401  (register mappers)
 
+    from marketplace import formatting
+
+    formatting.register(app)
     _register_blueprints(app)
     _register_errors(app)
     _register_hooks(app)

@@ -92,7 +92,10 @@ def test_models_and_migrations_agree(app):
 
     with app.app_context():
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            from marketplace.models.base import include_in_autogenerate
+
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": include_in_autogenerate})
             diff = compare_metadata(context, db.metadata)
     assert diff == [], diff
 

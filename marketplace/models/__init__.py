@@ -4,9 +4,21 @@ from marketplace.models.user import AccountToken, Membership, User
 from marketplace.models.cooperative import Cooperative
 from marketplace.models.invitation import Invitation
 from marketplace.models.outbox import OutboxMessage
+from marketplace.models.catalogue import (
+    Category, ChangeRecord, Municipality, PriceBand, Service, ServiceArea, ServiceImage,
+    ServiceLocation,
+)
 
 __all__ = [
     "AccountToken",
+    "Category",
+    "ChangeRecord",
+    "Municipality",
+    "PriceBand",
+    "Service",
+    "ServiceArea",
+    "ServiceImage",
+    "ServiceLocation",
     "Cooperative",
     "Domain",
     "Invitation",

@@ -7,6 +7,15 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
 
+# Schema objects that exist only on PostgreSQL (created by migrations, not mapped):
+# the stored full-text vector of services and its GIN index.
+POSTGRES_ONLY = {"search_vector", "ix_service_search_vector"}
+
+
+def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
+    return name not in POSTGRES_ONLY
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
