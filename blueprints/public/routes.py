@@ -1,12 +1,16 @@
 """Citizens' pages of one territory (prefix /t/<slug>, or the territory's own domain)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, abort, g, render_template, request, url_for
+from flask_babel import get_locale
 from sqlalchemy import select
 
 from blueprints.common import get_or_404
+from blueprints.public.catalogue_query import parse
 from marketplace.extensions import db
-from marketplace.models import Cooperative
+from marketplace.models import Category, Cooperative, Municipality, Service
+from marketplace.models.catalogue import VERTICALS
+from marketplace.services import catalogue
 
 bp = Blueprint("public", __name__)
 
@@ -18,8 +22,67 @@ def home():
         .where(Cooperative.status == Cooperative.ACCREDITED)
         .order_by(Cooperative.name)
     ).scalars().all()
+    params, _ = parse({})
+    counts = catalogue.search(params, with_facets=True).facets.get("vertical", {})
     return render_template("public/territory_home.html", territory=g.territory,
-                           cooperatives=cooperatives)
+                           cooperatives=cooperatives, vertical_counts=counts)
+
+
+def _choices():
+    categories = db.session.execute(
+        select(Category).order_by(Category.vertical, Category.position, Category.name)
+    ).scalars().all()
+    municipalities = db.session.execute(select(Municipality).order_by(Municipality.name)).scalars().all()
+    return categories, municipalities
+
+
+@bp.route("/services")
+def catalogue_page():
+    params, errors = parse(request.args)
+    result = catalogue.search(params)
+    categories, municipalities = _choices()
+    args = {k: v for k, v in request.args.items() if v and k != "page"}
+    return render_template(
+        "public/catalogue.html", result=result, params=params, errors=errors,
+        categories=categories, municipalities=municipalities, args=args,
+        locale=str(get_locale()),
+    ), 400 if errors else 200
+
+
+@bp.route("/services/<int:service_id>")
+def service(service_id: int):
+    item = get_or_404(Service, service_id)
+    if not item.is_published:
+        abort(404)
+    return render_template("public/service.html", service=item, json_ld=_json_ld(item),
+                           locale=str(get_locale()))
+
+
+def _json_ld(item: Service) -> dict:
+    """schema.org description of the service for search engines."""
+    data = {
+        "@context": "https://schema.org",
+        "@type": "Service",
+        "name": item.title,
+        "description": item.summary or item.title,
+        "serviceType": str(VERTICALS.get(item.vertical, item.vertical)),
+        "url": url_for("public.service", service_id=item.id, _external=True),
+        "provider": {
+            "@type": "Organization",
+            "name": item.cooperative.name,
+            "url": url_for("public.cooperative", coop_id=item.cooperative_id, _external=True),
+        },
+        "areaServed": [m.name for m in item.municipalities]
+        + [loc.municipality.name for loc in item.locations],
+        "availableLanguage": item.language_codes,
+    }
+    if item.lowest_price_cents is not None:
+        data["offers"] = {"@type": "Offer", "price": f"{item.lowest_price_cents / 100:.2f}",
+                          "priceCurrency": "EUR"}
+    if item.contact_email or item.contact_phone:
+        data["provider"]["email"] = item.contact_email or None
+        data["provider"]["telephone"] = item.contact_phone or None
+    return data
 
 
 @bp.route("/cooperatives/<int:coop_id>")
@@ -27,4 +90,8 @@ def cooperative(coop_id: int):
     coop = get_or_404(Cooperative, coop_id)
     if not coop.is_accredited:
         abort(404)
-    return render_template("public/cooperative.html", cooperative=coop)
+    services = db.session.execute(
+        select(Service).where(Service.cooperative_id == coop.id, Service.status == Service.PUBLISHED)
+        .order_by(Service.title)
+    ).scalars().all()
+    return render_template("public/cooperative.html", cooperative=coop, services=services)

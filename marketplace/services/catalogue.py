@@ -23,6 +23,7 @@ from marketplace.models.catalogue import (
 )
 from marketplace.services import DomainError
 from marketplace.services.search_index import index_text, terms
+from tenants.scoping import TenantScopeError, current_territory_id, unscoped
 
 # Review workflow: who may move a service from which status to which.
 STAFF_TRANSITIONS = {
@@ -449,14 +450,19 @@ def _facets(p: SearchParams) -> dict:
     facets["category"] = dict(db.session.execute(
         select(Service.category_id, func.count(Service.id)).where(*_conditions(p, "category"))
         .where(Service.category_id.is_not(None)).group_by(Service.category_id)).all())
-    base_ids = select(Service.id).where(*_conditions(p, "municipality"))
-    located = select(ServiceLocation.service_id.label("sid"), ServiceLocation.municipality_id.label("mid")) \
-        .where(ServiceLocation.service_id.in_(base_ids))
-    at_home = select(ServiceArea.service_id.label("sid"), ServiceArea.municipality_id.label("mid")) \
-        .where(ServiceArea.service_id.in_(base_ids))
-    places = sa.union(located, at_home).subquery()
-    facets["municipality"] = dict(db.session.execute(
-        select(places.c.mid, func.count(func.distinct(places.c.sid))).group_by(places.c.mid)).all())
+    # A UNION is Core SQL the automatic scope cannot filter: say the territory explicitly.
+    tid = current_territory_id()
+    if tid is None:
+        raise TenantScopeError("catalogue search needs a territory in scope")
+    with unscoped():
+        base_ids = select(Service.id).where(Service.territory_id == tid, *_conditions(p, "municipality"))
+        located = select(ServiceLocation.service_id.label("sid"), ServiceLocation.municipality_id.label("mid")) \
+            .where(ServiceLocation.territory_id == tid, ServiceLocation.service_id.in_(base_ids))
+        at_home = select(ServiceArea.service_id.label("sid"), ServiceArea.municipality_id.label("mid")) \
+            .where(ServiceArea.territory_id == tid, ServiceArea.service_id.in_(base_ids))
+        places = sa.union(located, at_home).subquery()
+        facets["municipality"] = dict(db.session.execute(
+            select(places.c.mid, func.count(func.distinct(places.c.sid))).group_by(places.c.mid)).all())
     flags = db.session.execute(
         select(
             func.count(Service.id),
