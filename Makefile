@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev run test translations extract-messages browser worker clean
+.PHONY: install install-dev run test translations extract-messages browser worker clean bench-tools bench-catalogue
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ worker: install
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks need PostgreSQL and Redis: DATABASE_URL=postgresql+psycopg://... REDIS_URL=redis://...
+bench-tools:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+bench-catalogue: install bench-tools
+	$(PY) -m benchmarks.catalogue
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -71,6 +71,8 @@ def staff_required(view):
 
 def get_or_404(model, object_id):
     """Load by primary key within the territory in scope; another territory's row is 404."""
+    if not isinstance(object_id, int) or not 0 < object_id < 2**31:
+        abort(404)  # beyond the database's integer range: no such row
     obj = db.session.get(model, object_id)
     if obj is None:
         abort(404)

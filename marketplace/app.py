@@ -125,6 +125,8 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.coordinator.routes import bp as coordinator_bp
     from blueprints.public.routes import bp as public_bp
     from blueprints.public.platform import bp as platform_bp
+    from blueprints.public.hsds import bp as hsds_bp
+    from blueprints.api import register_api
 
     app.register_blueprint(platform_bp)
     app.register_blueprint(account_bp)
@@ -132,6 +134,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp, url_prefix="/t/<territory>")
     app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
     app.register_blueprint(cooperative_bp, url_prefix="/t/<territory>/cooperative")
+    app.register_blueprint(hsds_bp, url_prefix="/t/<territory>/hsds")
+    register_api(app)  # /api/v1 (flask-smorest), its OpenAPI document and docs
 
 
 def _wants_json() -> bool:
@@ -172,7 +176,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.code in titles:
-            return render_error(exc.code)
+            response = app.make_response(render_error(exc.code))
+            # Keep what the exception says beyond its body (Allow on 405, Retry-After, ...).
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
         return exc
 
     @app.errorhandler(Exception)

@@ -69,6 +69,7 @@ class Config:
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
+    MAX_CONTENT_LENGTH = 3 * 1024 * 1024  # images are at most 2 MB; bigger requests get the 413 page
 
     BABEL_DEFAULT_LOCALE = "it"
     BABEL_DEFAULT_TIMEZONE = "Europe/Rome"
@@ -80,6 +81,8 @@ class Config:
     )
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "marketplace")
     RATELIMIT_HEADERS_ENABLED = True
+    # A moving window: no burst of double the limit around a window boundary.
+    RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour")
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
@@ -95,6 +98,18 @@ class Config:
     TOKEN_TTL_RESET = 60 * 60
     INVITATION_TTL = 60 * 60 * 24 * 14
     TERRITORY_CACHE_SECONDS = 10
+
+    # The public JSON API (flask-smorest): OpenAPI document and ReDoc served by us, ReDoc's
+    # script from static/vendor/redoc (no CDN: the CSP allows scripts from our origin only).
+    API_TITLE = "Welfare marketplace API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_REDOC_PATH = "/docs"
+    OPENAPI_REDOC_URL = "/static/vendor/redoc/redoc.standalone.js"
+    API_SPEC_OPTIONS = {"info": {"description": "Read-only, anonymous access to the territories' "
+                                                "published catalogue and accredited cooperatives."}}
 
     def __init__(self) -> None:
         self.SECRET_KEY = _secret_key()

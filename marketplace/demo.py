@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from stdnum import luhn
 
+from marketplace.demo_catalogue import seed_catalogue
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Membership, Territory, User
 from marketplace.models.base import utcnow
@@ -104,6 +105,7 @@ def seed_demo() -> list[tuple[str, str]]:
                                 f"Coordinamento {spec['name']}")
             _membership(territory, coordinator, Membership.COORDINATOR)
             staff = _user(f"staff.{spec['slug']}@demo.test", f"Operatrice {spec['name']}")
+            coops = []
             with territory_scope(territory.id):
                 for index, (name, town, address, cap) in enumerate(spec["coops"]):
                     seq += 1
@@ -124,6 +126,9 @@ def seed_demo() -> list[tuple[str, str]]:
                         db.session.flush()
                     if index == 0:
                         _membership(territory, staff, Membership.STAFF, coop)
+                    coops.append(coop)
+                # Municipalities, sub-categories and services (skipped if already there).
+                seed_catalogue(territory, coops, staff, coordinator)
             logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
             logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
         logins.append(("citizen@demo.test", "citizen"))

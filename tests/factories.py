@@ -5,7 +5,10 @@ import datetime as dt
 import itertools
 
 from marketplace.extensions import db
-from marketplace.models import Cooperative, Domain, Invitation, Membership, Territory, User
+from marketplace.models import (
+    Category, Cooperative, Domain, Invitation, Membership, Municipality, Service, ServiceImage, Territory,
+    User,
+)
 from marketplace.models.base import utcnow
 from marketplace.services.tokens import new_token
 from tenants.scoping import unscoped
@@ -79,3 +82,43 @@ class Factory:
             expires_at=utcnow() + expires_in,
         ))
         return invitation, raw
+
+    def municipality(self, territory: Territory, name: str | None = None, **kw) -> Municipality:
+        n = next(_seq)
+        kw.setdefault("province", "CR")
+        return self._save(Municipality(territory_id=territory.id, name=name or f"Comune {n}", **kw))
+
+    def category(self, territory: Territory, vertical: str = "childcare", name: str | None = None,
+                 **kw) -> Category:
+        n = next(_seq)
+        return self._save(Category(territory_id=territory.id, vertical=vertical,
+                                   name=name or f"Sottocategoria {n}", **kw))
+
+    def service(self, cooperative: Cooperative, **kw) -> Service:
+        """A listing of ``cooperative`` (draft unless ``status`` says otherwise), saved as is."""
+        n = next(_seq)
+        kw.setdefault("title", f"Servizio {n}")
+        kw.setdefault("vertical", "childcare")
+        kw.setdefault("summary", f"Sintesi del servizio {n}")
+        kw.setdefault("delivery_modes", "online")
+        kw.setdefault("status", Service.DRAFT)
+        return self._save(Service(territory_id=cooperative.territory_id, cooperative_id=cooperative.id, **kw))
+
+    def service_image(self, service: Service, alt_text: str = "Bambini che giocano in giardino",
+                      **kw) -> ServiceImage:
+        """A small real PNG attached to ``service``."""
+        data = png_bytes()
+        return self._save(ServiceImage(territory_id=service.territory_id, service_id=service.id,
+                                       alt_text=alt_text, content_type="image/png", width=8, height=6,
+                                       data=data, **kw))
+
+
+def png_bytes(width: int = 8, height: int = 6, color=(0, 102, 204)) -> bytes:
+    """A valid PNG image, made with Pillow."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()

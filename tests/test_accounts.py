@@ -112,8 +112,8 @@ def test_password_reset_does_not_reveal_accounts_and_is_single_use(client, db, m
     known = post(client, "/account/forgot", {"email": "anna@example.org"}, token_from="/account/forgot")
     unknown = post(client, "/account/forgot", {"email": "nobody@example.org"}, token_from="/account/forgot")
     assert known.status_code == unknown.status_code == 200
-    assert known.get_data(as_text=True).replace("anna", "X") == \
-        unknown.get_data(as_text=True).replace("nobody", "X")
+    without_tokens = lambda r, who: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True)).replace(who, "X")  # noqa: E731
+    assert without_tokens(known, "anna") == without_tokens(unknown, "nobody")
     assert db.session.execute(select(OutboxMessage).where(
         OutboxMessage.to_email == "nobody@example.org")).first() is None
 

@@ -1,9 +1,9 @@
 """Platform operators: territories, domains, first coordinators, suspension; and the CLI."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from marketplace.models import Domain, Invitation, Membership, OutboxMessage, Territory, User
+from marketplace.models import Cooperative, Domain, Invitation, Membership, OutboxMessage, Territory, User
 from tests.conftest import login, post
 from tenants.scoping import territory_scope, unscoped
 
@@ -127,20 +127,62 @@ def test_cli_manages_territories(app, db):
 
 
 def test_seed_demo_is_idempotent_and_complete(app, db):
+    from marketplace.models import Category, ChangeRecord, Municipality, Service
+    from marketplace.models.catalogue import PRICE_MODELS, VERTICALS
+    from marketplace.services import catalogue
+
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
     assert "admin@demo.test" in first.output and "demo-password" in first.output
-    counts = lambda: (db.session.query(User).count(), db.session.query(Territory).count())  # noqa: E731
+
+    def counts():
+        with unscoped():
+            return tuple(db.session.execute(select(func.count(model.id))).scalar_one()
+                         for model in (User, Territory, Cooperative, Service, Municipality, Category))
+
     before = counts()
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     assert counts() == before
-    from marketplace.models import Cooperative
-
-    for slug in ("cremona", "milano", "sondrio"):
+    for slug, town in (("cremona", "Pizzighettone"), ("milano", "Rho"), ("sondrio", "Livigno")):
         territory = db.session.execute(select(Territory).where(Territory.slug == slug)).scalar_one()
         with territory_scope(territory.id):
             accredited = db.session.execute(select(Cooperative).where(
                 Cooperative.status == Cooperative.ACCREDITED)).scalars().all()
             roles = {m.role for m in db.session.execute(select(Membership)).scalars()}
-        assert len(accredited) >= 3 and roles == {"coordinator", "staff"}
+            assert len(accredited) >= 3 and roles == {"coordinator", "staff"}
+
+            # The catalogue: real municipalities, sub-categories, services in every state.
+            places = {m.name: m for m in db.session.execute(select(Municipality)).scalars()}
+            assert len(places) >= 12 and town in places
+            assert all(m.latitude and m.longitude and m.population and m.province for m in places.values())
+            assert all(c.municipality in places for c in accredited)
+            categories = db.session.execute(select(Category)).scalars().all()
+            assert {c.vertical for c in categories} == set(VERTICALS) and all(c.name_en for c in categories)
+            services = db.session.execute(select(Service)).scalars().all()
+            published = [s for s in services if s.status == Service.PUBLISHED]
+            assert len(published) >= 40, slug
+            assert {s.vertical for s in published} == set(VERTICALS)
+            assert {s.price_model for s in published} == set(PRICE_MODELS)
+            assert sum(s.status == Service.DRAFT for s in services) >= 2
+            assert sum(s.status == Service.IN_REVIEW for s in services) >= 2
+            assert {s.cooperative_id for s in published} == {c.id for c in accredited}
+            assert all(s.search_text and s.price_from_cents is not None for s in published)
+            assert all(s.category is not None and s.category.vertical == s.vertical for s in services)
+            assert all(2 <= len(s.price_bands) <= 4 for s in services if s.price_model == "income_based")
+            assert all(s.locations for s in services if "at_location" in s.delivery_mode_list)
+            assert all(s.areas for s in services if "at_home" in s.delivery_mode_list)
+            if slug == "milano":
+                abbey = [s for s in published if s.title == "Visite guidate all'Abbazia di Chiaravalle"]
+                assert len(abbey) == 1 and abbey[0].vertical == "culture"
+                assert abbey[0].locations[0].address == "Via Sant'Arialdo 102"
+                assert abbey[0].locations[0].municipality.name == "Milano"
+                found = catalogue.search(catalogue.SearchParams(q="abbazia Chiaravalle"))
+                assert abbey[0] in found.items
+            # Published through the review workflow, by the territory's coordinator.
+            coordinator = db.session.execute(select(User).where(
+                User.email == f"coordinator.{slug}@demo.test")).scalar_one()
+            publications = db.session.execute(select(ChangeRecord).where(
+                ChangeRecord.action == "published")).scalars().all()
+            assert len(publications) == len(published)
+            assert {r.user_id for r in publications} == {coordinator.id}

@@ -186,3 +186,34 @@ def test_description_markdown_is_sanitised(client, db, make):
     body = client.get(f"/t/cremona/services/{sid}").get_data(as_text=True)
     assert "<strong>Importante</strong>" in body
     assert "<script>alert" not in body and "javascript:" not in body
+
+
+def test_results_follow_edits_at_once(db, catalogue_world):
+    """Search answers may be cached (with Redis); an edit must show up in the next search."""
+    t, ids, m = catalogue_world
+    assert _search(db, t, q="piscina")[0] == []
+    with territory_scope(t.id):
+        service = db.session.get(Service, ids["trasporto"])
+        catalogue.update_service(service, {"summary": "Trasporto anche in piscina"}, None)
+        db.session.commit()
+    assert _search(db, t, q="piscina")[0] == ["Trasporto disabili"]
+    with territory_scope(t.id):
+        service = db.session.get(Service, ids["trasporto"])
+        catalogue.change_status(service, "archived", None, as_coordinator=False)
+        db.session.commit()
+    assert _search(db, t, q="piscina")[0] == []
+
+
+def test_services_of_a_suspended_cooperative_leave_the_catalogue(client, db, catalogue_world):
+    t, ids, m = catalogue_world
+    from marketplace.models import Cooperative
+
+    with territory_scope(t.id):
+        service = db.session.get(Service, ids["nido"])
+        coop = db.session.get(Cooperative, service.cooperative_id)
+        from marketplace.services import cooperatives
+
+        cooperatives.change_status(coop, Cooperative.SUSPENDED)
+        db.session.commit()
+    assert "Nido d'infanzia Il Girasole" not in _search(db, t, q="nido")[0]
+    assert client.get(f"/t/cremona/services/{ids['nido']}").status_code == 404

@@ -146,3 +146,15 @@ def test_privacy_notice_is_linked_from_registration(client, make):
     assert 'href="/t/cremona/privacy"' in page
     notice = client.get("/t/cremona/privacy").get_data(as_text=True)
     assert "privacy@cremona.example" in notice
+
+
+def test_wrong_method_says_which_are_allowed(client):
+    response = client.delete("/account/login")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+
+def test_ids_beyond_the_integer_range_are_404_not_500(client, make):
+    make.territory("cremona")
+    assert client.get("/t/cremona/services/99999999999").status_code == 404
+    assert client.get("/t/cremona/cooperatives/99999999999").status_code == 404
+    assert client.get("/t/cremona/services?municipality=99999999999").status_code == 400

@@ -6,16 +6,24 @@ shows the same walk then finds leaks, so this test really depends on the scope.
 """
 from __future__ import annotations
 
+import re
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
 from marketplace.models import Membership
+from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
 
 # Which fixture object each id argument names. A new id-taking route whose argument is
 # not listed here fails test_every_id_route_is_covered until it is added.
-TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation"}
+TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
+                  "category_id": "category", "municipality_id": "municipality",
+                  "service_id": "service", "image_id": "image", "organization_id": "cooperative"}
+# Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
+TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
 # they are guarded by the operator role instead (see test_admin).
 PLATFORM_ID_ARGS = {"territory_id", "domain_id", "message_id"}
@@ -25,8 +33,8 @@ def _id_routes():
     app = create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://")
     routes = []
     for rule in app.url_map.iter_rules():
-        args = set(rule.arguments) - {"territory", "token", "filename"}
-        if not args or "territory" not in rule.arguments:
+        args = set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"}
+        if not args or not TERRITORY_ARGS & set(rule.arguments):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append(pytest.param(rule.rule, method, sorted(args), id=f"{method} {rule.rule}"))
@@ -38,7 +46,7 @@ ID_ROUTES, _MAP_APP = _id_routes()
 
 def test_every_id_route_is_covered():
     for rule in _MAP_APP.url_map.iter_rules():
-        unknown = set(rule.arguments) - {"territory", "token", "filename"} - set(TENANT_ID_ARGS) - PLATFORM_ID_ARGS
+        unknown = set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"} - set(TENANT_ID_ARGS) - PLATFORM_ID_ARGS
         assert not unknown, f"{rule.rule}: add {unknown} to TENANT_ID_ARGS"
     assert len(ID_ROUTES) >= 8
 
@@ -52,6 +60,12 @@ def world(make):
         invitation, _ = make.invitation(territory, email=f"new@{territory.slug}.example",
                                         role=Membership.STAFF, cooperative=coop)
         objects[territory.slug] = {"cooperative": coop, "invitation": invitation}
+        objects[territory.slug]["category"] = make.category(territory, name=f"Nido {territory.slug}")
+        objects[territory.slug]["municipality"] = make.municipality(territory, name=f"Comune {territory.slug}")
+        # Published, so that citizens' pages (service page, images) serve it too.
+        objects[territory.slug]["service"] = service = make.service(
+            coop, title=f"Nido {territory.slug}", status="published")
+        objects[territory.slug]["image"] = make.service_image(service)
     user = make.user(email="everything@example.org")
     for territory in (a, b):
         make.membership(territory, user, Membership.COORDINATOR)
@@ -59,11 +73,22 @@ def world(make):
     return a, b, objects, user
 
 
+RULE_ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # <arg>, <int:arg>, <int(max=9):arg>
+
+
 def _url(rule: str, slug: str, args, objs) -> str:
-    url = rule.replace("<territory>", slug)
-    for arg in args:
-        url = url.replace(f"<int:{arg}>", str(objs[TENANT_ID_ARGS[arg]].id))
-    return url
+    def value(match) -> str:
+        converter, arg = match.groups()
+        if arg in TERRITORY_ARGS:
+            return slug
+        obj = objs[TENANT_ID_ARGS[arg]]
+        if converter != "uuid":
+            return str(obj.id)
+        # HSDS: a service by public_id; an organization by the id derived as if it belonged
+        # to the territory asked (so only the scope stops it).
+        return obj.public_id if arg == "service_id" else organization_id(SimpleNamespace(slug=slug), obj)
+
+    return RULE_ARG.sub(value, rule)
 
 
 def _request(client, method, url):

@@ -1,5 +1,7 @@
 """Fill Italian translations from a JSON file of {msgid: msgstr}: `python tools/translate.py x.json`.
 
+For a plural entry the key is the singular msgid and the value a list of the plural forms.
+
 Keeps the catalogue's formatting (Babel's own reader and writer) and clears fuzzy flags of
 the entries it fills. Prints what is still untranslated.
 """
@@ -17,12 +19,21 @@ def main(path: str) -> None:
     with PO.open("rb") as handle:
         catalog = read_po(handle)
     for message in catalog:
-        if message.id and message.id in translations:
-            message.string = translations[message.id]
+        key = message.id[0] if message.pluralizable else message.id
+        if key and key in translations:
+            value = translations[key]
+            if message.pluralizable:
+                if not isinstance(value, list) or len(value) != catalog.num_plurals:
+                    raise SystemExit(f"{key!r}: expected a list of {catalog.num_plurals} forms")
+                value = tuple(value)
+            elif not isinstance(value, str):
+                raise SystemExit(f"{key!r}: expected a string")
+            message.string = value
             message.flags.discard("fuzzy")
     with PO.open("wb") as handle:
         write_po(handle, catalog, width=76)
-    missing = [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
+    missing = [m.id for m in catalog if m.id and (m.fuzzy or not m.string
+                                                  or (isinstance(m.string, tuple) and not all(m.string)))]
     print("untranslated:", missing)
 
 

@@ -1,17 +1,19 @@
-"""Cooperative staff: their cooperative's profile and colleagues."""
+"""Cooperative staff: their cooperative's profile, colleagues and service listings."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from blueprints.common import form_error, login_required_here, staff_required
-from blueprints.cooperative.forms import CooperativeProfileForm
+from blueprints.common import ActionForm, form_error, get_or_404, login_required_here, staff_required
+from blueprints.cooperative.forms import CooperativeProfileForm, ServiceForm, ServiceImageForm
 from blueprints.coordinator.forms import InvitePersonForm
 from marketplace.extensions import db
-from marketplace.models import Cooperative, Invitation, Membership, User
-from marketplace.services import DomainError, cooperatives, invitations
+from marketplace.models import (
+    Category, Cooperative, Invitation, Membership, Municipality, Service, ServiceImage, User,
+)
+from marketplace.services import DomainError, catalogue, cooperatives, invitations
 from marketplace.services.authz import staff_cooperative_ids
 
 bp = Blueprint("cooperative", __name__)
@@ -84,3 +86,234 @@ def invite_colleague(cooperative):
     return render_template("cooperative/home.html", cooperative=cooperative,
                            colleagues=_colleagues(cooperative), invitations=_pending(cooperative),
                            invite_form=form), 422
+
+
+# ---------------------------------------------------------------------------- service listings
+
+# Where a DomainError of the catalogue service is shown when its field has another name here.
+ERROR_FIELDS = {"price_cents": "price", "locations": "loc1_address", "price_bands": "band1_price",
+                "municipality": "loc1_municipality"}
+
+
+class StatusForm(ActionForm):
+    """A review-workflow button: the status asked for travels in a hidden ``status`` input."""
+
+
+def _service_of(cooperative: Cooperative, service_id: int) -> Service:
+    """Listing ``service_id`` of ``cooperative`` in this territory; 404 for anyone else's."""
+    service = get_or_404(Service, service_id)
+    if service.cooperative_id != cooperative.id:
+        abort(404)
+    return service
+
+
+def _service_form(service: Service | None = None) -> ServiceForm:
+    categories = db.session.execute(
+        select(Category).order_by(Category.vertical, Category.position, Category.name)).scalars().all()
+    municipalities = db.session.execute(select(Municipality).order_by(Municipality.name)).scalars().all()
+    # On POST only what was sent counts: a missing field must not fall back to the stored value.
+    if service is not None and request.method == "GET":
+        form = ServiceForm(data=ServiceForm.initial(service))
+    else:
+        form = ServiceForm()
+    return form.with_choices(categories, municipalities, str(get_locale()))
+
+
+def _attach(form, exc: DomainError) -> None:
+    form_error(form, DomainError(exc.message, ERROR_FIELDS.get(exc.field, exc.field)))
+
+
+def _places(form: ServiceForm) -> list[dict] | None:
+    """The filled places with their municipality found by name, or None after putting an
+    error on each place that is incomplete or names a municipality not of this territory."""
+    if "at_location" not in (form.delivery_modes.data or []):
+        return []
+    places, ok = [], True
+    for n, name, address, postal_code, municipality in form.location_rows():
+        if not any((f.data or "").strip() for f in (name, address, postal_code, municipality)):
+            continue
+        if not (address.data or "").strip():
+            address.errors.append(_("Enter the address of this place."))
+            ok = False
+        if not (municipality.data or "").strip():
+            municipality.errors.append(_("Enter the municipality of this place."))
+            ok = False
+            continue
+        try:
+            found = catalogue.municipality_by_name(municipality.data)
+        except DomainError as exc:
+            municipality.errors.append(exc.message)
+            ok = False
+            continue
+        places.append({"name": (name.data or "").strip(), "address": (address.data or "").strip(),
+                       "postal_code": (postal_code.data or "").strip(), "municipality_id": found.id})
+    return places if ok else None
+
+
+def _form_page(cooperative, form: ServiceForm, service: Service | None):
+    """The create/edit page; after a POST it can only be showing errors (422)."""
+    return render_template("cooperative/service_form.html", cooperative=cooperative, form=form,
+                           service=service, municipality_names=[name for _id, name in form.home_municipalities.choices]), \
+        422 if request.method == "POST" else 200
+
+
+def _home_municipalities(form: ServiceForm) -> list[int]:
+    return list(form.home_municipalities.data or []) if "at_home" in (form.delivery_modes.data or []) else []
+
+
+@bp.route("/<int:coop_id>/services")
+@staff_required
+def service_list(cooperative):
+    services = db.session.execute(
+        select(Service).where(Service.cooperative_id == cooperative.id)
+        .order_by(Service.updated_at.desc(), Service.id.desc())
+    ).scalars().all()
+    return render_template("cooperative/services.html", cooperative=cooperative, services=services)
+
+
+@bp.route("/<int:coop_id>/services/new", methods=["GET", "POST"])
+@staff_required
+def service_new(cooperative):
+    form = _service_form()
+    if form.is_submitted():
+        valid = form.validate()
+        places = _places(form)  # checked even when other fields are wrong: all errors at once
+        if valid and places is not None:
+            try:
+                service = catalogue.create_service(
+                    cooperative, form.service_data(), current_user, locations=places,
+                    home_municipalities=_home_municipalities(form), bands=form.bands())
+            except DomainError as exc:
+                db.session.rollback()
+                _attach(form, exc)
+            else:
+                db.session.commit()
+                flash(_("Draft saved. Check the preview, then send it for review."), "success")
+                return redirect(url_for("cooperative.service_preview", coop_id=cooperative.id,
+                                        service_id=service.id))
+    return _form_page(cooperative, form, None)
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/edit", methods=["GET", "POST"])
+@staff_required
+def service_edit(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+    form = _service_form(service)
+    if form.is_submitted():
+        valid = form.validate()
+        places = _places(form)
+        if valid and places is not None:
+            try:
+                changes = catalogue.update_service(
+                    service, form.service_data(), current_user, locations=places,
+                    home_municipalities=_home_municipalities(form), bands=form.bands())
+            except DomainError as exc:
+                db.session.rollback()
+                _attach(form, exc)
+            else:
+                db.session.commit()
+                if not changes:
+                    flash(_("Nothing was changed."), "info")
+                elif service.is_published:
+                    flash(_("Changes saved. The service stays published with the new content."), "success")
+                else:
+                    flash(_("Changes saved."), "success")
+                return redirect(url_for("cooperative.service_preview", coop_id=cooperative.id,
+                                        service_id=service.id))
+    return _form_page(cooperative, form, service)
+
+
+def _preview(cooperative, service, status_form, code=200):
+    return render_template("cooperative/service_preview.html", cooperative=cooperative, service=service,
+                           status_form=status_form), code
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>")
+@staff_required
+def service_preview(cooperative, service_id: int):
+    return _preview(cooperative, _service_of(cooperative, service_id), StatusForm())
+
+
+STATUS_MESSAGES = {
+    Service.IN_REVIEW: lambda: _("Sent for review. The consortium will check it before it is published."),
+    Service.ARCHIVED: lambda: _("Archived. Citizens no longer see it."),
+    Service.DRAFT: lambda: _("Restored as a draft."),
+}
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/status", methods=["POST"])
+@staff_required
+def service_status(cooperative, service_id: int):
+    """Staff moves along the workflow; only the catalogue service decides what is allowed
+    (staff can never publish: that transition is the coordinator's)."""
+    service = _service_of(cooperative, service_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        status = request.form.get("status", "")
+        try:
+            catalogue.change_status(service, status, current_user, as_coordinator=False)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(STATUS_MESSAGES[status](), "success")
+            return redirect(url_for("cooperative.service_preview", coop_id=cooperative.id,
+                                    service_id=service.id))
+    return _preview(cooperative, service, form, 422)
+
+
+def _images_page(cooperative, service, form, code=200):
+    return render_template("cooperative/service_images.html", cooperative=cooperative, service=service,
+                           form=form), code
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/images", methods=["GET", "POST"])
+@staff_required
+def service_images(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+    form = ServiceImageForm()
+    if form.validate_on_submit():
+        try:
+            catalogue.add_image(service, form.image.data.read(), form.alt_text.data, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc, "image")
+        else:
+            db.session.commit()
+            flash(_("Image added."), "success")
+            return redirect(url_for("cooperative.service_images", coop_id=cooperative.id,
+                                    service_id=service.id))
+    return _images_page(cooperative, service, form, 422 if request.method == "POST" else 200)
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/images/<int:image_id>/remove", methods=["POST"])
+@staff_required
+def service_image_remove(cooperative, service_id: int, image_id: int):
+    service = _service_of(cooperative, service_id)
+    image = get_or_404(ServiceImage, image_id)
+    if image.service_id != service.id:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        catalogue.remove_image(image, current_user)
+        db.session.commit()
+        flash(_("Image removed."), "success")
+    return redirect(url_for("cooperative.service_images", coop_id=cooperative.id, service_id=service.id))
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/history")
+@staff_required
+def service_history(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+    return render_template("cooperative/service_history.html", cooperative=cooperative, service=service,
+                           records=catalogue.history(service), field_labels=_field_labels())
+
+
+def _field_labels() -> dict:
+    """Field name in a change record -> what staff call it."""
+    form = ServiceForm(formdata=None)
+    labels = {name: field.label.text for name, field in form._fields.items()}
+    labels.update({"category_id": labels["category_id"], "price_cents": labels["price"],
+                   "locations": _("Places"), "price_bands": _("Income bands"), "status": _("Status"),
+                   "image": _("Image")})
+    return labels

@@ -9,6 +9,9 @@ from marketplace.services.catalogue import SORTS, SearchParams
 TRUE = {"1", "true", "on", "yes", "y"}
 
 
+MAX_ID = 2**31 - 1
+
+
 def _int(args, name, errors, low=None, high=None, message=None):
     raw = (args.get(name) or "").strip()
     if not raw:
@@ -34,8 +37,8 @@ def parse(args, per_page: int = 20) -> tuple[SearchParams, dict]:
         errors["vertical"] = _l("Unknown area.")
         vertical = None
     p.vertical = vertical
-    p.category_id = _int(args, "category", errors, 1)
-    p.municipality_id = _int(args, "municipality", errors, 1)
+    p.category_id = _int(args, "category", errors, 1, MAX_ID)
+    p.municipality_id = _int(args, "municipality", errors, 1, MAX_ID)
     p.age = _int(args, "age", errors, 0, 120, _l("Enter an age between 0 and 120."))
     price = args.get("price") or ""
     if price not in ("", "free", "paid"):
@@ -54,7 +57,7 @@ def parse(args, per_page: int = 20) -> tuple[SearchParams, dict]:
         errors["sort"] = _l("Unknown sort order.")
         sort = "relevance"
     p.sort = sort
-    p.near_id = _int(args, "near", errors, 1)
+    p.near_id = _int(args, "near", errors, 1, MAX_ID)
     if p.sort == "nearest" and not p.near_id:
         p.near_id = p.municipality_id
     p.page = _int(args, "page", errors, 1, 10_000) or 1

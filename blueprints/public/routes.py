@@ -52,7 +52,8 @@ def catalogue_page():
 @bp.route("/services/<int:service_id>")
 def service(service_id: int):
     item = get_or_404(Service, service_id)
-    if not item.is_published:
+    # Citizens see published services of accredited cooperatives only (as in the search).
+    if not item.is_published or not item.cooperative.is_accredited:
         abort(404)
     return render_template("public/service.html", service=item, json_ld=_json_ld(item),
                            locale=str(get_locale()))
@@ -95,3 +96,29 @@ def cooperative(coop_id: int):
         .order_by(Service.title)
     ).scalars().all()
     return render_template("public/cooperative.html", cooperative=coop, services=services)
+
+
+@bp.route("/services/<int:service_id>/images/<int:image_id>")
+def service_image(service_id: int, image_id: int):
+    """An image of a listing: anyone's for a published service, otherwise only for the
+    owning cooperative's staff (and the territory's coordinators, who review it)."""
+    from flask import make_response
+    from flask_login import current_user
+
+    from marketplace.models import ServiceImage
+    from marketplace.services.authz import is_coordinator, staff_cooperative_ids
+
+    item = get_or_404(Service, service_id)
+    image = get_or_404(ServiceImage, image_id)
+    if image.service_id != item.id:
+        abort(404)
+    if not item.is_published and not (
+            item.cooperative_id in staff_cooperative_ids() or is_coordinator()
+            or getattr(current_user, "is_platform_admin", False)):
+        abort(404)
+    response = make_response(image.data)
+    response.headers["Content-Type"] = image.content_type
+    # Published images are public; an unpublished one is nobody's to keep.
+    response.headers["Cache-Control"] = "public, max-age=3600" if item.is_published else "private, no-store"
+    response.add_etag()
+    return response.make_conditional(request)

@@ -89,6 +89,10 @@ class ServiceArea(TenantMixin, db.Model):
 
 class Service(TenantMixin, db.Model):
     __tablename__ = "service"
+    __table_args__ = (
+        # Newest change first: the key of cached search answers.
+        sa.Index("ix_service_territory_updated", "territory_id", "updated_at"),
+    )
 
     DRAFT = "draft"
     IN_REVIEW = "in_review"
@@ -137,7 +141,9 @@ class Service(TenantMixin, db.Model):
         back_populates="service", cascade="all, delete-orphan", order_by="ServiceLocation.id")
     areas: Mapped[list[ServiceArea]] = relationship(cascade="all, delete-orphan")
     price_bands: Mapped[list["PriceBand"]] = relationship(
-        back_populates="service", cascade="all, delete-orphan", order_by="PriceBand.isee_max_cents")
+        back_populates="service", cascade="all, delete-orphan",
+        # The band without an upper limit (NULL) last on every database (SQLite sorts NULL first).
+        order_by="[PriceBand.isee_max_cents.is_(None), PriceBand.isee_max_cents, PriceBand.id]")
     images: Mapped[list["ServiceImage"]] = relationship(
         back_populates="service", cascade="all, delete-orphan", order_by="ServiceImage.id")
 

@@ -5,7 +5,9 @@ Everything here runs inside a territory scope; the caller commits.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import json
 import math
 
 import sqlalchemy as sa
@@ -111,8 +113,9 @@ def _apply(service: Service, data: dict, locations: list[dict] | None,
                 changes[field] = [old, new]
                 setattr(service, field, new)
     if locations is not None:
-        before = [(l.name, l.address, l.municipality_id) for l in service.locations]
-        after = [(l.get("name", ""), l.get("address", ""), l["municipality_id"]) for l in locations]
+        before = [(l.name, l.address, l.postal_code, l.municipality_id) for l in service.locations]
+        after = [(l.get("name", ""), l.get("address", ""), l.get("postal_code", ""), l["municipality_id"])
+                 for l in locations]
         if before != after:
             for municipality_id in {l["municipality_id"] for l in locations}:
                 if db.session.get(Municipality, municipality_id) is None:
@@ -160,6 +163,10 @@ def _apply(service: Service, data: dict, locations: list[dict] | None,
             raise DomainError(_l("List the municipalities where home visits are made."),
                               field="home_municipalities")
     _refresh_derived(service)
+    if changes:
+        # Child rows (places, bands, areas) do not touch the service row by themselves: mark it,
+        # so cached search answers keyed on updated_at are not served stale.
+        service.updated_at = utcnow()
     return changes
 
 
@@ -272,6 +279,7 @@ def add_image(service: Service, upload: bytes, alt_text: str, user: User | None)
                              alt_text=alt_text.strip()[:250], content_type=IMAGE_TYPES[kind],
                              width=width, height=height, data=upload)
     db.session.add(image_row)
+    service.updated_at = utcnow()
     db.session.flush()
     record("service", service.id, "image_added", user, {"image": image_row.id})
     return image_row
@@ -279,6 +287,7 @@ def add_image(service: Service, upload: bytes, alt_text: str, user: User | None)
 
 def remove_image(image: ServiceImage, user: User | None) -> None:
     record("service", image.service_id, "image_removed", user, {"image": image.id})
+    image.service.updated_at = utcnow()
     db.session.delete(image)
 
 
@@ -353,7 +362,10 @@ def _where_municipality(municipality_id: int):
 
 
 def _conditions(p: SearchParams, skip: str | None = None) -> list:
-    conds = [Service.status == Service.PUBLISHED]
+    # Only accredited cooperatives are shown to citizens: a suspended one's listings stay
+    # published (they come back on re-accreditation) but out of the catalogue meanwhile.
+    accredited = select(Cooperative.id).where(Cooperative.status == Cooperative.ACCREDITED)
+    conds = [Service.status == Service.PUBLISHED, Service.cooperative_id.in_(accredited)]
     text_cond, _ = _text_condition(p.q)
     if text_cond is not None:
         conds.append(text_cond)
@@ -413,9 +425,91 @@ def _distance(near: Municipality):
 
 
 def search(p: SearchParams, with_facets: bool = True) -> SearchResult:
-    """Published services of the territory in scope matching ``p``, one page, with facets."""
+    """Published services of the territory in scope matching ``p``, one page, with facets.
+
+    The answer is the same for every visitor, so with Redis configured it is cached
+    (ids, total, facets) under a key that changes whenever a service of the territory is
+    added, edited or removed; the page's services are then loaded by id.
+    """
     p.page = max(1, p.page)
     p.per_page = min(max(1, p.per_page), 100)
+    p.q = (p.q or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL: the query would fail
+    key = _cache_key(p, with_facets)
+    if key is not None:
+        cached = _cache_get(key)
+        if cached is not None:
+            ids, total, facets = cached
+            by_id = {s.id: s for s in db.session.execute(
+                select(Service).where(Service.id.in_(ids)).options(*_card_options())).scalars()}
+            items = [by_id[i] for i in ids if i in by_id]
+            return SearchResult(items=items, total=total, page=p.page, per_page=p.per_page, facets=facets)
+    result = _search(p, with_facets)
+    if key is not None:
+        _cache_put(key, result)
+    return result
+
+
+def _card_options():
+    return (sa.orm.selectinload(Service.cooperative), sa.orm.selectinload(Service.category),
+            sa.orm.selectinload(Service.locations).selectinload(ServiceLocation.municipality),
+            sa.orm.selectinload(Service.price_bands))
+
+
+CACHE_SECONDS = 300
+
+
+def _cache_key(p: SearchParams, with_facets: bool) -> str | None:
+    from flask import current_app
+
+    from marketplace.queue import redis_connection
+
+    if not current_app.config.get("REDIS_URL") or not current_app.config.get("SEARCH_CACHE", True):
+        return None
+    # Changes whenever a service of the territory is added or edited (status changes, archiving
+    # included); one index probe on (territory_id, updated_at). Cached answers expire anyway.
+    latest = db.session.execute(select(func.max(Service.updated_at))).scalar()
+    # A cooperative's accreditation decides whether its services are shown: changes too.
+    accredited = db.session.execute(select(func.max(Cooperative.status_changed_at))).scalar()
+    state = f"{latest.timestamp() if latest else 0}-{accredited.timestamp() if accredited else 0}"
+    params = dataclasses.asdict(p)
+    params["facets"] = with_facets
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    prefix = current_app.config.get("QUEUE_PREFIX", "")
+    return f"{prefix}catalogue:{current_territory_id()}:{state}:{digest}"
+
+
+def _cache_get(key: str):
+    from marketplace.queue import redis_connection
+
+    try:
+        raw = redis_connection().get(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not take search down
+        return None
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    facets = {}
+    for name, value in data["facets"].items():
+        if isinstance(value, list):
+            facets[name] = {(k if name not in ("free",) else bool(k)): v for k, v in value}
+        else:
+            facets[name] = value
+    return data["ids"], data["total"], facets
+
+
+def _cache_put(key: str, result: SearchResult) -> None:
+    from marketplace.queue import redis_connection
+
+    facets = {name: [[k, v] for k, v in value.items()] if isinstance(value, dict) else value
+              for name, value in result.facets.items()}
+    payload = json.dumps({"ids": [s.id for s in result.items], "total": result.total, "facets": facets})
+    try:
+        redis_connection().setex(key, CACHE_SECONDS, payload)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _search(p: SearchParams, with_facets: bool) -> SearchResult:
     conds = _conditions(p)
     _, rank = _text_condition(p.q)
     query = select(Service).where(*conds)
@@ -432,10 +526,7 @@ def search(p: SearchParams, with_facets: bool = True) -> SearchResult:
         order.append(rank.desc())
     order += [Service.title, Service.id]
     items = db.session.execute(
-        query.order_by(*order).offset((p.page - 1) * p.per_page).limit(p.per_page)
-        .options(sa.orm.selectinload(Service.cooperative), sa.orm.selectinload(Service.category),
-                 sa.orm.selectinload(Service.locations).selectinload(ServiceLocation.municipality),
-                 sa.orm.selectinload(Service.price_bands))
+        query.order_by(*order).offset((p.page - 1) * p.per_page).limit(p.per_page).options(*_card_options())
     ).scalars().all()
     facets = _facets(p) if with_facets else {}
     return SearchResult(items=list(items), total=total, page=p.page, per_page=p.per_page, facets=facets)

@@ -187,6 +187,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_service_location_territory_id'), ['territory_id'], unique=False)
 
     # ### end Alembic commands ###
+    op.create_index("ix_service_territory_updated", "service", ["territory_id", "updated_at"])
 
     if op.get_bind().dialect.name == "postgresql":
         # Italian full-text search on a stored vector with a GIN index (PostgreSQL only;
@@ -203,6 +204,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index("ix_service_territory_updated", table_name="service")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_service_search_vector")
         op.execute("ALTER TABLE service DROP COLUMN IF EXISTS search_vector")
