@@ -98,6 +98,8 @@ class Config:
     TOKEN_TTL_RESET = 60 * 60
     INVITATION_TTL = 60 * 60 * 24 * 14
     TERRITORY_CACHE_SECONDS = 10
+    # Anonymous public pages and API answers kept in Redis (0 disables); see page_cache.py.
+    PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
 
     # The public JSON API (flask-smorest): OpenAPI document and ReDoc served by us, ReDoc's
     # script from static/vendor/redoc (no CDN: the CSP allows scripts from our origin only).
@@ -134,6 +136,7 @@ class TestingConfig(Config):
     SIGNUP_RATE_LIMIT = "1000 per minute"
     RESET_RATE_LIMIT = "1000 per minute"
     TERRITORY_CACHE_SECONDS = 0
+    PAGE_CACHE_SECONDS = 0  # enabled by the tests that test it
 
     def __init__(self) -> None:
         self.SECRET_KEY = "testing-secret-key-not-for-production"

@@ -81,16 +81,57 @@ class HostDispatcher:
         return self.wsgi_app(environ, start_response)
 
 
+class TerritoryCache:
+    """slug -> Territory row, kept per process for ``TERRITORY_CACHE_SECONDS``.
+
+    Every territory page needs its territory; reading it once per process and attaching a
+    copy to each request's session (``merge(load=False)``, no query) saves a round trip
+    per request. A change (suspension, new texts) reaches other processes within the TTL.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[float, object]] = {}
+
+    def get(self, slug: str):
+        from flask import current_app
+
+        from marketplace.extensions import db
+        from marketplace.models import Territory
+
+        ttl = current_app.config.get("TERRITORY_CACHE_SECONDS", 10)
+        entry = self._rows.get(slug) if ttl else None
+        if entry is not None and time.monotonic() - entry[0] < ttl:
+            return db.session.merge(entry[1], load=False)
+        territory = db.session.execute(
+            select(Territory).where(Territory.slug == slug)
+        ).scalar_one_or_none()
+        if territory is not None and ttl:
+            from sqlalchemy.orm import make_transient_to_detached
+
+            copy = Territory(**{c.key: getattr(territory, c.key) for c in Territory.__table__.columns})
+            make_transient_to_detached(copy)
+            with self._lock:
+                self._rows[slug] = (time.monotonic(), copy)
+        return territory
+
+    def forget(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+def territory_by_slug(slug: str):
+    """The territory with this slug (suspended ones too), or None; cached per process."""
+    from flask import current_app
+
+    return current_app.extensions["territory_rows"].get(slug)
+
+
 def _load_territory(endpoint, values) -> None:
     if not values or "territory" not in values:
         return
-    from marketplace.extensions import db
-    from marketplace.models import Territory
-
     slug = values.pop("territory")
-    territory = db.session.execute(
-        select(Territory).where(Territory.slug == slug)
-    ).scalar_one_or_none()
+    territory = territory_by_slug(slug)
     if territory is None:
         abort(404)
     if not territory.is_active:
@@ -138,6 +179,7 @@ def public_path() -> str:
 def init_app(app: Flask) -> None:
     cache = DomainCache(app)
     app.extensions["territory_domains"] = cache
+    app.extensions["territory_rows"] = TerritoryCache()
     app.wsgi_app = HostDispatcher(app.wsgi_app, cache)
     app.url_value_preprocessor(_load_territory)
     app.url_defaults(_add_territory)

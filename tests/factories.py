@@ -102,6 +102,9 @@ class Factory:
         kw.setdefault("summary", f"Sintesi del servizio {n}")
         kw.setdefault("delivery_modes", "online")
         kw.setdefault("status", Service.DRAFT)
+        from marketplace.services.search_index import index_text
+
+        kw.setdefault("search_text", index_text(kw["title"], kw["summary"], kw.get("description", "")))
         return self._save(Service(territory_id=cooperative.territory_id, cooperative_id=cooperative.id, **kw))
 
     def service_image(self, service: Service, alt_text: str = "Bambini che giocano in giardino",

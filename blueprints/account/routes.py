@@ -226,15 +226,23 @@ def delete_account():
     return render_template("account/delete.html", form=form), 422 if form.errors else 200
 
 
-@route("/language", methods=["POST"])
+@route("/language", methods=["GET", "POST"])
 def set_language():
-    form = LanguageForm()
-    if form.validate_on_submit() and form.lang.data in ("it", "en"):
-        session["lang"] = form.lang.data
-        if current_user.is_authenticated:
-            current_user.locale = form.lang.data
+    """Switch the interface language. A plain link (GET) does it, so that public pages
+    carry no per-visitor token and can be shared from the page cache; only the display
+    language changes, so there is nothing to forge."""
+    if request.method == "GET":
+        lang, next_url = request.args.get("lang"), request.args.get("next")
+    else:
+        form = LanguageForm()
+        valid = form.validate_on_submit()
+        lang, next_url = (form.lang.data if valid else None), form.next.data
+    if lang in ("it", "en"):
+        session["lang"] = lang
+        if current_user.is_authenticated and current_user.locale != lang:
+            current_user.locale = lang
             db.session.commit()
-    return redirect(safe_next(form.next.data, _home()))
+    return redirect(safe_next(next_url, _home()))
 
 
 @bp.route("/t/<territory>/account/invitation/<token>", methods=["GET", "POST"])

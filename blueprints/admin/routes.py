@@ -67,6 +67,7 @@ def territory(territory_id: int):
             for field in ("name", "contact_email", "default_language", "primary_color", "logo_text",
                           "welcome_title", "intro_text"):
                 setattr(territory, field, (getattr(form, field).data or "").strip())
+            territories.forget_cached(territory)
             db.session.commit()
             flash(_("Territory saved."), "success")
             return redirect(url_for("admin.territory", territory_id=territory.id))

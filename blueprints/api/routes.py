@@ -19,6 +19,8 @@ from blueprints.api import json_error, schemas
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Service, Territory
 from marketplace.services import catalogue
+from marketplace.page_cache import shared_page
+from tenants.resolution import territory_by_slug
 from tenants.scoping import territory_scope
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1",
@@ -47,9 +49,7 @@ def in_territory(view):
 
     @functools.wraps(view)
     def wrapper(*args, slug: str, **kwargs):
-        territory = db.session.execute(
-            select(Territory).where(Territory.slug == slug)
-        ).scalar_one_or_none()
+        territory = territory_by_slug(slug)
         if territory is None or not territory.is_active:
             abort(404)
         g.territory = territory  # for links, the request log and the locale
@@ -110,6 +110,7 @@ def facets(raw: dict) -> dict:
 
 @bp.route("/territories/<slug:slug>/services")
 @in_territory
+@shared_page
 @bp.arguments(schemas.ServiceQuerySchema, location="query")
 @bp.response(200, schemas.ServicePageSchema)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such active territory")
@@ -125,6 +126,7 @@ def territory_services(args: dict, territory: Territory):
 
 @bp.route(f"/territories/<slug:slug>/services/<{SERVICE_ID}:service_id>")
 @in_territory
+@shared_page
 @bp.response(200, schemas.ServiceDetailSchema)
 @bp.alt_response(404, schema=schemas.ErrorSchema,
                  description="No such territory, or no published service with this id in it")
@@ -138,6 +140,7 @@ def territory_service(territory: Territory, service_id: int):
 
 @bp.route("/territories/<slug:slug>/organizations")
 @in_territory
+@shared_page
 @bp.arguments(schemas.PageQuerySchema, location="query")
 @bp.response(200, schemas.OrganizationPageSchema)
 @bp.alt_response(404, schema=schemas.ErrorSchema, description="No such active territory")

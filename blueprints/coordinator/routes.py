@@ -14,6 +14,7 @@ from blueprints.coordinator.forms import (
     CategoryForm, InviteCooperativeForm, InvitePersonForm, MunicipalityForm, SendBackForm,
     StatusForm, TerritoryTextsForm, UnpublishForm,
 )
+from marketplace.services import territories
 from marketplace.extensions import db
 from marketplace.models import (
     Category, ChangeRecord, Cooperative, Invitation, Membership, Municipality, Service,
@@ -179,6 +180,7 @@ def settings():
         g.territory.intro_text = form.intro_text.data.strip()
         g.territory.about_text = form.about_text.data.strip()
         g.territory.contact_email = form.contact_email.data.strip().lower()
+        territories.forget_cached(g.territory)
         db.session.commit()
         flash(_("The territory's page has been updated."), "success")
         return redirect(url_for("coordinator.settings"))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from blueprints.common import get_or_404
 from blueprints.public.catalogue_query import parse
 from marketplace.extensions import db
+from marketplace.page_cache import shared_page
 from marketplace.models import Category, Cooperative, Municipality, Service
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import catalogue
@@ -16,6 +17,7 @@ bp = Blueprint("public", __name__)
 
 
 @bp.route("/")
+@shared_page
 def home():
     cooperatives = db.session.execute(
         select(Cooperative)
@@ -37,6 +39,7 @@ def _choices():
 
 
 @bp.route("/services")
+@shared_page
 def catalogue_page():
     params, errors = parse(request.args)
     result = catalogue.search(params)
@@ -50,6 +53,7 @@ def catalogue_page():
 
 
 @bp.route("/services/<int:service_id>")
+@shared_page
 def service(service_id: int):
     item = get_or_404(Service, service_id)
     # Citizens see published services of accredited cooperatives only (as in the search).
@@ -87,6 +91,7 @@ def _json_ld(item: Service) -> dict:
 
 
 @bp.route("/cooperatives/<int:coop_id>")
+@shared_page
 def cooperative(coop_id: int):
     coop = get_or_404(Cooperative, coop_id)
     if not coop.is_accredited:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 
+from marketplace import page_cache
 from marketplace.extensions import db
 from marketplace.models import (
     Category, ChangeRecord, Cooperative, Municipality, PriceBand, Service, ServiceImage,
@@ -189,6 +190,8 @@ def record(entity: str, entity_id: int, action: str, user: User | None, changes:
     db.session.add(ChangeRecord(entity=entity, entity_id=entity_id, action=action,
                                 user_id=user.id if user else None,
                                 changes=_jsonable(changes or {}), comment=comment))
+    # Every public change of the catalogue passes here: cached pages go stale on commit.
+    page_cache.invalidate(current_territory_id())
 
 
 def _jsonable(value):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from marketplace import page_cache
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Membership, Territory, User
 from marketplace.models.base import utcnow
@@ -35,9 +36,11 @@ def change_status(cooperative: Cooperative, status: str) -> None:
         raise DomainError(_l("This change of status is not allowed."))
     cooperative.status = status
     cooperative.status_changed_at = utcnow()
+    page_cache.invalidate(cooperative.territory_id)
 
 
 def update_profile(cooperative: Cooperative, data: dict) -> None:
+    page_cache.invalidate(cooperative.territory_id)
     for field in PROFILE_FIELDS:
         if field in data and data[field] is not None:
             setattr(cooperative, field, data[field].strip() if isinstance(data[field], str) else data[field])

@@ -5,6 +5,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from marketplace import page_cache
 from marketplace.extensions import db
 from marketplace.models import Domain, Territory
 from marketplace.models.base import utcnow
@@ -16,6 +17,15 @@ def _refresh_domain_cache() -> None:
     cache = current_app.extensions.get("territory_domains")
     if cache is not None:
         cache.invalidate()
+
+
+def forget_cached(territory: Territory) -> None:
+    """A territory's own data changed: this process re-reads it, cached pages go stale.
+    (Other processes re-read it within TERRITORY_CACHE_SECONDS.)"""
+    rows = current_app.extensions.get("territory_rows")
+    if rows is not None:
+        rows.forget()
+    page_cache.invalidate(territory.id)
 
 
 def validate_slug(slug: str) -> str:
@@ -82,11 +92,13 @@ def suspend(territory: Territory) -> None:
     if territory.status != Territory.SUSPENDED:
         territory.status = Territory.SUSPENDED
         territory.suspended_at = utcnow()
+    forget_cached(territory)
 
 
 def reactivate(territory: Territory) -> None:
     territory.status = Territory.ACTIVE
     territory.suspended_at = None
+    forget_cached(territory)
 
 
 def active_territories() -> list[Territory]:

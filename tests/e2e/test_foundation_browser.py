@@ -57,7 +57,7 @@ def test_citizen_registers_confirms_logs_in_and_switches_to_english(page, a11y, 
     page.wait_for_url(re.compile(r"/t/cremona/$"))
     a11y.check(page)
 
-    page.get_by_role("button", name="English").click()
+    page.get_by_role("link", name="English").click()
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("link", name="My account").is_visible()
