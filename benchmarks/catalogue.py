@@ -80,10 +80,11 @@ def load_data(url: str, services: int) -> dict:
             "INSERT INTO service_location (territory_id, public_id, service_id, name, address, postal_code,"
             " municipality_id)"
             " SELECT :t, gen_random_uuid()::text, sv.id, '', 'Via Roma ' || (sv.id % 90 + 1), '26100',"
-            "  (SELECT min(id) FROM municipality WHERE territory_id = :t) + sv.id % :m"
+            "  (SELECT min(id) FROM municipality WHERE territory_id = :t) + (sv.id / 12) % :m"
             " FROM service sv WHERE sv.territory_id = :t"), {"t": tid, "m": len(MUNICIPALITIES)})
         s.commit()
-        s.execute(text("ANALYZE"))
+        s.execute(text("ANALYZE"))  # planner statistics (transactional: committed below)
+        s.commit()
         municipality_id = s.execute(text("SELECT id FROM municipality WHERE territory_id = :t AND name = 'Crema'"),
                                     {"t": tid}).scalar_one()
         seconds = time.perf_counter() - started
@@ -108,14 +109,26 @@ def main() -> None:
     with Gunicorn("benchmarks.hello_app:app", env) as server:
         results["hello"] = load(server.url("/"), args.seconds, args.connections)
     print(line("hello", results["hello"]), flush=True)
+    page, api = f"/t/bench/services?{query}", f"/api/v1/territories/bench/services?{query}"
     with Gunicorn("wsgi:app", env) as server:
-        results["catalogue_page"] = load(server.url(f"/t/bench/services?{query}"), args.seconds, args.connections)
+        # A first-time visitor or crawler (no cookie): answered from the shared-page cache.
+        results["catalogue_page"] = load(server.url(page), args.seconds, args.connections)
         print(line("catalogue_page", results["catalogue_page"]), flush=True)
-        results["api_search"] = load(server.url(f"/api/v1/territories/bench/services?{query}"),
-                                     args.seconds, args.connections)
+        results["api_search"] = load(server.url(api), args.seconds, args.connections)
         print(line("api_search", results["api_search"]), flush=True)
+        # A returning visitor with a (language) cookie: through Flask, page cache in Redis.
+        results["catalogue_page_cookie"] = load(server.url(page), args.seconds, args.connections,
+                                                headers={"Cookie": "session=returning-visitor"})
+        print(line("catalogue_page_cookie", results["catalogue_page_cookie"]), flush=True)
+    # No caches at all: every request runs the full-text search and the facet counts.
+    cold_env = dict(env, PAGE_CACHE_SECONDS="0", SEARCH_CACHE="0")
+    with Gunicorn("wsgi:app", cold_env) as server:
+        results["catalogue_page_nocache"] = load(server.url(page), args.seconds, args.connections)
+        print(line("catalogue_page_nocache", results["catalogue_page_nocache"]), flush=True)
     hello = results["hello"]["rps"]
     print(f"api_vs_hello={results['api_search']['rps'] / hello:.3f}")
+    print(f"cookie_vs_hello={results['catalogue_page_cookie']['rps'] / hello:.3f}")
+    print(f"nocache_vs_hello={results['catalogue_page_nocache']['rps'] / hello:.3f}")
     print(f"catalogue_vs_hello={results['catalogue_page']['rps'] / hello:.3f}")
     if any(r["non_2xx"] for r in results.values()):
         sys.exit("some requests failed (non-2xx answers)")

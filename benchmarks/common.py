@@ -89,17 +89,19 @@ class Gunicorn:
         self.proc.wait(timeout=20)
 
 
-def load(url: str, seconds: int = 5, connections: int = 16) -> dict:
+def load(url: str, seconds: int = 5, connections: int = 16, headers: dict | None = None) -> dict:
     """Drive ``url`` for ``seconds``: rps, p50 and p99 in ms, non-2xx count."""
-    urllib.request.urlopen(url, timeout=10).read()  # warm up (and fail loudly if broken)
+    headers = headers or {}
+    urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30).read()  # warm up
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections)
-    return _python_load(url, seconds, connections)
+        return _wrk(url, seconds, connections, headers)
+    return _python_load(url, seconds, connections, headers)
 
 
-def _wrk(url: str, seconds: int, connections: int) -> dict:
+def _wrk(url: str, seconds: int, connections: int, headers: dict) -> dict:
+    extra = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url],
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", *extra, url],
         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
 
     def ms(label):
@@ -113,7 +115,7 @@ def _wrk(url: str, seconds: int, connections: int) -> dict:
             "tool": "wrk"}
 
 
-def _python_load(url: str, seconds: int, connections: int) -> dict:
+def _python_load(url: str, seconds: int, connections: int, headers: dict) -> dict:
     import http.client
     from urllib.parse import urlsplit
 
@@ -129,7 +131,7 @@ def _python_load(url: str, seconds: int, connections: int) -> dict:
         mine = []
         while time.time() < stop:
             started = time.perf_counter()
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             response.read()
             mine.append((time.perf_counter() - started) * 1000)

@@ -60,8 +60,10 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     limiter.init_app(app)
     _init_login(app)
 
+    from marketplace import page_cache
     from tenants import resolution
 
+    page_cache.init_app(app, SECURITY_HEADERS)  # inside HostDispatcher: sees /t/<slug>/ paths
     resolution.init_app(app)
 
     from marketplace import models  # noqa: F401  (register mappers)

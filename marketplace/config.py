@@ -100,6 +100,8 @@ class Config:
     TERRITORY_CACHE_SECONDS = 10
     # Anonymous public pages and API answers kept in Redis (0 disables); see page_cache.py.
     PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
+    # Search answers (ids, totals, facets) kept in Redis, keyed on the catalogue's state.
+    SEARCH_CACHE = _bool("SEARCH_CACHE", True)
 
     # The public JSON API (flask-smorest): OpenAPI document and ReDoc served by us, ReDoc's
     # script from static/vendor/redoc (no CDN: the CSP allows scripts from our origin only).

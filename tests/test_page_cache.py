@@ -81,3 +81,24 @@ def test_api_answers_are_cached_and_refreshed_too(cached_app, make, db):
     fresh = client.get(url)
     assert fresh.headers["X-Cache"] == "miss"
     assert "Trasporto sociale attrezzato" in fresh.get_data(as_text=True)
+
+
+def test_cookieless_visitors_are_answered_before_flask_with_the_same_headers(cached_app, make, monkeypatch):
+    territory = make.territory("cremona")
+    _publish(make, territory, title="Babysitting serale")
+    first = cached_app.test_client().get("/t/cremona/services?vertical=childcare")
+    assert first.headers["X-Cache"] == "miss"
+    # A new visitor (no cookie): Flask's views do not run at all.
+    monkeypatch.setitem(cached_app.view_functions, "public.catalogue_page",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("view ran")))
+    again = cached_app.test_client().get("/t/cremona/services?vertical=childcare")
+    assert again.status_code == 200 and again.headers["X-Cache"] == "hit"
+    assert again.get_data() == first.get_data()
+    assert again.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in again.headers["Content-Security-Policy"]
+    # After a change (and for a suspended territory) the middleware steps aside.
+    admin = cached_app.test_client()
+    login(admin, make.user(is_platform_admin=True).email)
+    post(admin, f"/admin/territories/{territory.id}/status", {"action": "suspend"}, token_from="/admin/")
+    monkeypatch.undo()
+    assert cached_app.test_client().get("/t/cremona/services?vertical=childcare").status_code == 404
