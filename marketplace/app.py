@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, has_request_context, jsonify, render_template, request, session
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -83,6 +83,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
 def _select_locale() -> str:
     languages = ("it", "en")
+    if not has_request_context():
+        return "it"  # jobs and commands: Italian unless they force another locale
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

@@ -4,12 +4,22 @@ from marketplace.models.user import AccountToken, Membership, User
 from marketplace.models.cooperative import Cooperative
 from marketplace.models.invitation import Invitation
 from marketplace.models.outbox import OutboxMessage
+from marketplace.models.booking import (
+    LedgerEntry, Order, Payment, Slot, Ticket, TicketType, WebhookEvent,
+)
 from marketplace.models.catalogue import (
     Category, ChangeRecord, Municipality, PriceBand, Service, ServiceArea, ServiceImage,
     ServiceLocation,
 )
 
 __all__ = [
+    "LedgerEntry",
+    "Order",
+    "Payment",
+    "Slot",
+    "Ticket",
+    "TicketType",
+    "WebhookEvent",
     "AccountToken",
     "Category",
     "ChangeRecord",

@@ -1,0 +1,197 @@
+"""Bookable time (slots), what is sold (ticket types), orders, tickets and the money ledger."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.extensions import db
+from marketplace.models.base import UTCDateTime, utcnow
+from tenants.scoping import TenantMixin
+
+# No 0/O/1/I: codes are read aloud at a desk and typed on phones.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_code(length: int = 10) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class Slot(TenantMixin, db.Model):
+    """A bookable time of a service with a number of seats."""
+
+    __tablename__ = "slot"
+
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_location.id", ondelete="SET NULL"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    capacity: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(sa.String(20), default=OPEN)
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    service = relationship("Service")
+    ticket_types: Mapped[list["TicketType"]] = relationship(
+        back_populates="slot", order_by="TicketType.position, TicketType.id")
+
+
+class TicketType(TenantMixin, db.Model):
+    """A kind of seat sold for a slot (intero, ridotto, bambino...), with its own quota."""
+
+    __tablename__ = "ticket_type"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot_id: Mapped[int] = mapped_column(sa.ForeignKey("slot.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    price_cents: Mapped[int] = mapped_column(default=0)
+    quota: Mapped[int | None] = mapped_column()  # None: only the slot's capacity limits it
+    min_per_order: Mapped[int] = mapped_column(default=0)
+    max_per_order: Mapped[int] = mapped_column(default=10)
+    position: Mapped[int] = mapped_column(default=0)
+
+    slot: Mapped[Slot] = relationship(back_populates="ticket_types")
+
+    __table_args__ = (sa.CheckConstraint("price_cents >= 0", name="price_not_negative"),)
+
+
+class Order(TenantMixin, db.Model):
+    """One checkout: held seats, then paid (or free), then possibly cancelled or refunded."""
+
+    __tablename__ = "booking_order"
+
+    PENDING = "pending"                    # seats held until hold_expires_at
+    AWAITING_PAYMENT = "awaiting_payment"  # a payment was started, seats still held
+    PAID = "paid"                          # confirmed (paid, or nothing to pay)
+    CANCELLED = "cancelled"                # cancelled by the citizen or staff, refunds done
+    EXPIRED = "expired"                    # hold ran out unpaid; seats back on sale
+    STATUSES = (PENDING, AWAITING_PAYMENT, PAID, CANCELLED, EXPIRED)
+    # The one place that says how an order may move.
+    TRANSITIONS = {
+        PENDING: {AWAITING_PAYMENT, PAID, EXPIRED, CANCELLED},
+        AWAITING_PAYMENT: {PAID, EXPIRED, CANCELLED, PENDING},
+        PAID: {CANCELLED},
+        CANCELLED: set(),
+        EXPIRED: set(),
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_code)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default=PENDING, index=True)
+    total_cents: Mapped[int] = mapped_column(default=0)
+    hold_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    booked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    tickets: Mapped[list["Ticket"]] = relationship(back_populates="order", order_by="Ticket.id")
+    payments: Mapped[list["Payment"]] = relationship(back_populates="order", order_by="Payment.id")
+    ledger: Mapped[list["LedgerEntry"]] = relationship(back_populates="order", order_by="LedgerEntry.id")
+
+    @property
+    def holds_seats(self) -> bool:
+        return self.status in (self.PENDING, self.AWAITING_PAYMENT, self.PAID)
+
+
+class Ticket(TenantMixin, db.Model):
+    """One seat of one slot in an order; its code is what staff check in."""
+
+    __tablename__ = "ticket"
+
+    VALID = "valid"
+    CANCELLED = "cancelled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="CASCADE"), index=True)
+    slot_id: Mapped[int] = mapped_column(sa.ForeignKey("slot.id", ondelete="CASCADE"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket_type.id", ondelete="RESTRICT"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_code)
+    price_cents: Mapped[int] = mapped_column()
+    participant_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default=VALID)
+    checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    checked_in_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    order: Mapped[Order] = relationship(back_populates="tickets")
+    slot: Mapped[Slot] = relationship()
+    ticket_type: Mapped[TicketType] = relationship()
+
+
+class Payment(TenantMixin, db.Model):
+    """One funding source's part of an order (card, later voucher, welfare credit)."""
+
+    __tablename__ = "payment"
+
+    CREATED = "created"
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    TRANSITIONS = {
+        CREATED: {PENDING, CONFIRMED, FAILED},
+        PENDING: {CONFIRMED, FAILED},
+        CONFIRMED: {REFUNDED},
+        FAILED: set(),
+        REFUNDED: set(),
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="RESTRICT"), index=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    provider_ref: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
+    amount_cents: Mapped[int] = mapped_column()
+    refunded_cents: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(20), default=CREATED)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    order: Mapped[Order] = relationship(back_populates="payments")
+
+    __table_args__ = (
+        sa.CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refund_within_amount"),
+    )
+
+
+class LedgerEntry(TenantMixin, db.Model):
+    """One movement of money, written only by ``payments.ledger.record``. Positive: money
+    in for the order (charge); negative: money back (refund)."""
+
+    __tablename__ = "ledger_entry"
+
+    CHARGE = "charge"
+    REFUND = "refund"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="RESTRICT"), index=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id", ondelete="RESTRICT"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    amount_cents: Mapped[int] = mapped_column()
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    provider_ref: Mapped[str] = mapped_column(sa.String(100), default="")
+    # The same movement reported twice (webhook and return URL) is written once.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="ledger")
+    payment: Mapped[Payment] = relationship()
+
+
+class WebhookEvent(db.Model):
+    """Provider events already handled (platform-level: ids are the provider's)."""
+
+    __tablename__ = "webhook_event"
+
+    id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    type: Mapped[str] = mapped_column(sa.String(80))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,1 @@
+"""Money: one ledger, several funding sources behind one provider interface."""
