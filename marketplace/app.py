@@ -131,14 +131,19 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.public.platform import bp as platform_bp
     from blueprints.public.hsds import bp as hsds_bp
     from blueprints.api import register_api
+    from payments.webhooks import bp as payment_webhooks_bp
 
     app.register_blueprint(platform_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(public_bp, url_prefix="/t/<territory>")
+    from blueprints.public.bookings import bp as bookings_bp
+
+    app.register_blueprint(bookings_bp, url_prefix="/t/<territory>")
     app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
     app.register_blueprint(cooperative_bp, url_prefix="/t/<territory>/cooperative")
     app.register_blueprint(hsds_bp, url_prefix="/t/<territory>/hsds")
+    app.register_blueprint(payment_webhooks_bp)  # /payments/stripe/webhook
     register_api(app)  # /api/v1 (flask-smorest), its OpenAPI document and docs
 
 
@@ -232,6 +237,17 @@ SECURITY_HEADERS = {
 }
 
 
+def _csp_with(extra: dict[str, list[str]]) -> str:
+    """The platform's Content-Security-Policy with more sources for some directives."""
+    directives = {}
+    for part in SECURITY_HEADERS["Content-Security-Policy"].split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    for name, sources in extra.items():
+        directives.setdefault(name, ["'self'"]).extend(s for s in sources if s)
+    return "; ".join(" ".join([name, *values]) for name, values in directives.items())
+
+
 def _register_hooks(app: Flask) -> None:
     request_log = logging.getLogger("marketplace.request")
 
@@ -244,6 +260,9 @@ def _register_hooks(app: Flask) -> None:
     def finish(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        extra = g.get("csp_extra")
+        if extra:  # a page that needs a third party (Stripe.js on the checkout page)
+            response.headers["Content-Security-Policy"] = _csp_with(extra)
         if not app.debug and request.is_secure:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"

@@ -86,6 +86,8 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour")
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
+    CHECKOUT_RATE_LIMIT = os.environ.get("CHECKOUT_RATE_LIMIT", "20 per minute;200 per hour")
+    BOOKING_HOLD_SECONDS = int(os.environ.get("BOOKING_HOLD_SECONDS", str(15 * 60)))
 
     MAIL_FROM = os.environ.get("MAIL_FROM", "Welfare Marketplace <no-reply@localhost>")
     SMTP_HOST = os.environ.get("SMTP_HOST") or None
@@ -115,6 +117,17 @@ class Config:
     API_SPEC_OPTIONS = {"info": {"description": "Read-only, anonymous access to the territories' "
                                                 "published catalogue and accredited cooperatives."}}
 
+    # Card payments (Stripe PaymentIntents). No secret key: card payments are off.
+    # STRIPE_API_BASE points the client elsewhere (localstripe in tests); empty: Stripe itself.
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+    # Paid bookings can be cancelled online, with a full refund, until this many hours
+    # before the date starts.
+    CANCELLATION_HOURS = int(os.environ.get("CANCELLATION_HOURS", "48"))
+
     def __init__(self) -> None:
         self.SECRET_KEY = _secret_key()
 
@@ -137,6 +150,7 @@ class TestingConfig(Config):
     LOGIN_RATE_LIMIT = "1000 per minute"
     SIGNUP_RATE_LIMIT = "1000 per minute"
     RESET_RATE_LIMIT = "1000 per minute"
+    CHECKOUT_RATE_LIMIT = "1000 per minute"
     TERRITORY_CACHE_SECONDS = 0
     PAGE_CACHE_SECONDS = 0  # enabled by the tests that test it
 

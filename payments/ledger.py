@@ -71,6 +71,8 @@ def lock_payment(payment_id: int) -> Payment | None:
     """The payment row, locked for the rest of the transaction (FOR UPDATE)."""
     return db.session.execute(
         select(Payment).where(Payment.id == payment_id).with_for_update()
+        # Re-read under the lock: an object already in the session may be stale.
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
 

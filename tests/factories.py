@@ -6,8 +6,8 @@ import itertools
 
 from marketplace.extensions import db
 from marketplace.models import (
-    Category, Cooperative, Domain, Invitation, Membership, Municipality, Service, ServiceImage, Territory,
-    User,
+    Category, Cooperative, Domain, Invitation, Membership, Municipality, Service, ServiceImage, Slot, Territory,
+    TicketType, User,
 )
 from marketplace.models.base import utcnow
 from marketplace.services.tokens import new_token
@@ -114,6 +114,17 @@ class Factory:
         return self._save(ServiceImage(territory_id=service.territory_id, service_id=service.id,
                                        alt_text=alt_text, content_type="image/png", width=8, height=6,
                                        data=data, **kw))
+
+    def slot(self, service: Service, capacity: int = 10, starts_in: dt.timedelta = dt.timedelta(days=7),
+             types=(("Intero", 0, None),), **kw) -> Slot:
+        """A two-hour slot of ``service`` with one ticket type per (name, price_cents, quota)."""
+        start = (utcnow() + starts_in).replace(microsecond=0)
+        slot = Slot(territory_id=service.territory_id, service_id=service.id, starts_at=start,
+                    ends_at=start + dt.timedelta(hours=2), capacity=capacity, **kw)
+        for position, (name, price, quota) in enumerate(types):
+            slot.ticket_types.append(TicketType(territory_id=service.territory_id, name=name, price_cents=price,
+                                                quota=quota, position=position))
+        return self._save(slot)
 
 
 def png_bytes(width: int = 8, height: int = 6, color=(0, 102, 204)) -> bytes:

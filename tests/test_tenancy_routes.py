@@ -6,6 +6,7 @@ shows the same walk then finds leaks, so this test really depends on the scope.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
-from marketplace.models import Membership
+from marketplace.models import Membership, Order, Payment
 from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
 
@@ -21,7 +22,8 @@ from tests.conftest import csrf_token, login
 # not listed here fails test_every_id_route_is_covered until it is added.
 TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "category_id": "category", "municipality_id": "municipality",
-                  "service_id": "service", "image_id": "image", "organization_id": "cooperative"}
+                  "service_id": "service", "image_id": "image", "organization_id": "cooperative", "code": "order", "payment_id": "payment",
+                  "slot_id": "slot"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
 TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
@@ -66,10 +68,16 @@ def world(make):
         objects[territory.slug]["service"] = service = make.service(
             coop, title=f"Nido {territory.slug}", status="published")
         objects[territory.slug]["image"] = make.service_image(service)
+        objects[territory.slug]["slot"] = make.slot(service, capacity=10, starts_in=dt.timedelta(days=7))
     user = make.user(email="everything@example.org")
     for territory in (a, b):
         make.membership(territory, user, Membership.COORDINATOR)
         make.membership(territory, user, Membership.STAFF, objects[territory.slug]["cooperative"])
+        # The same citizen's booking in each territory: only the scope keeps them apart.
+        objects[territory.slug]["order"] = order = make._save(Order(
+            territory_id=territory.id, user_id=user.id, email=user.email, status=Order.PAID))
+        objects[territory.slug]["payment"] = make._save(Payment(
+            territory_id=territory.id, order_id=order.id, provider="stripe", amount_cents=0))
     return a, b, objects, user
 
 
@@ -82,6 +90,8 @@ def _url(rule: str, slug: str, args, objs) -> str:
         if arg in TERRITORY_ARGS:
             return slug
         obj = objs[TENANT_ID_ARGS[arg]]
+        if arg == "code":
+            return obj.code
         if converter != "uuid":
             return str(obj.id)
         # HSDS: a service by public_id; an organization by the id derived as if it belonged

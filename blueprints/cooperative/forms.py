@@ -5,10 +5,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    BooleanField, EmailField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField,
-    TextAreaField, URLField,
+    BooleanField, DateField, EmailField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField,
+    TextAreaField, TimeField, URLField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp, URL, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, URL, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.models.catalogue import DELIVERY_MODES, LANGUAGES, PRICE_MODELS, VERTICALS
@@ -312,3 +312,106 @@ class ServiceImageForm(FlaskForm):
         DataRequired(_l("Describe the image for people who cannot see it.")), Length(max=250)],
         description=_l("What the image shows, for people who cannot see it. For example: "
                        "children playing in the garden of the nursery."))
+
+
+# ---------------------------------------------------------------------------- slots and tickets
+
+WEEKDAYS = [(0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l("Thursday")),
+            (4, _l("Friday")), (5, _l("Saturday")), (6, _l("Sunday"))]
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
+
+
+def _date(label, **kw):
+    return DateField(label, format=DATE_FORMATS, validators=[DataRequired(_l("Enter a date, like 25/12/2026."))],
+                     **kw)
+
+
+def _time(label):
+    return TimeField(label, format=["%H:%M", "%H.%M"], validators=[DataRequired(_l("Enter a time, like 09:30."))])
+
+
+def _capacity():
+    return IntegerField(_l("Seats"), validators=[
+        InputRequired(_l("Enter the number of seats (at least 1).")),
+        NumberRange(min=1, max=100000, message=_l("The capacity must be at least 1."))],
+        description=_l("How many people can come."))
+
+
+class _NewSlotsForm(FlaskForm):
+    """What single and weekly slot forms share; choices are set by ``with_choices``."""
+
+    location_id = SelectField(_l("Place"), choices=[], coerce=_optional_int, validate_choice=True,
+                              invalid_choice_message=_l("Choose one of the places of this service."))
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=200)],
+                       description=_l("Optional. For example: meeting point at the entrance."))
+    copy_from = SelectField(_l("Tickets"), choices=[], coerce=_optional_int,
+                            invalid_choice_message=_l("Choose a date of this service."),
+                            description=_l("Copy the ticket types of another date, or create one “Intero” ticket."))
+    price = EuroField(_l("Price of the “Intero” ticket in euros"),
+                      description=_l("Used when no date is copied. 0 for free."))
+
+    def with_choices(self, service, slots) -> "_NewSlotsForm":
+        from flask_babel import format_datetime
+
+        self.location_id.choices = [(None, _l("No specific place"))] + [
+            (loc.id, ", ".join(p for p in (loc.name, loc.address) if p)) for loc in service.locations]
+        self.copy_from.choices = [(None, _l("New “Intero” ticket with the price below"))] + [
+            (s.id, _l("Copy the tickets of %(when)s", when=format_datetime(s.starts_at, "short"))) for s in slots]
+        return self
+
+    def validate_price(self, field):
+        if self.copy_from.data is None and field.cents is None and not field.errors:
+            raise ValidationError(_l("Enter the price (0 for free)."))
+
+
+class SlotForm(_NewSlotsForm):
+    date = _date(_l("Date"))
+    start_time = _time(_l("Start time"))
+    end_time = _time(_l("End time"))
+    capacity = _capacity()
+
+
+class RecurringSlotsForm(_NewSlotsForm):
+    weekdays = MultiCheckboxField(_l("Days of the week"), choices=WEEKDAYS, coerce=int,
+                                  invalid_choice_message=_l("Choose days of the week."))
+    from_date = _date(_l("First date"))
+    to_date = _date(_l("Last date"), description=_l("At most 26 weeks after the first date."))
+    start_time = _time(_l("Start time"))
+    end_time = _time(_l("End time"))
+    capacity = _capacity()
+    exceptions = StringField(_l("Dates to skip"), validators=[Optional(), Length(max=2000)],
+                             description=_l("Optional. Holidays and closures, separated by commas: 25/12/2026, 01/01/2027."))
+
+
+class TicketTypeForm(FlaskForm):
+    name = StringField(_l("Name of the ticket"), validators=[DataRequired(_l("Enter the name of the ticket.")),
+                                                             Length(max=80)],
+                       description=_l("For example: Ridotto, Bambini."))
+    price = EuroField(_l("Price in euros"), description=_l("0 for free. For example: 8,50."))
+    quota = IntegerField(_l("Quota"), validators=[Optional(), NumberRange(min=1, message=_l(
+        "The quota must be between 1 and the capacity of the date."))],
+        description=_l("Optional. At most this many seats of the date are sold with this ticket."))
+    min_per_order = IntegerField(_l("Minimum per booking"), default=0, validators=[
+        Optional(), NumberRange(min=0, max=100, message=_l("Enter a number between 0 and 100."))])
+    max_per_order = IntegerField(_l("Maximum per booking"), default=10, validators=[
+        InputRequired(_l("Enter a number between 1 and 100.")),
+        NumberRange(min=1, max=100, message=_l("Enter a number between 1 and 100."))])
+
+    def validate_price(self, field):
+        if field.cents is None and not field.errors:
+            raise ValidationError(_l("Enter the price (0 for free)."))
+
+    def ticket_data(self) -> dict:
+        return {"name": (self.name.data or "").strip(), "price_cents": self.price.cents, "quota": self.quota.data,
+                "min_per_order": self.min_per_order.data or 0, "max_per_order": self.max_per_order.data}
+
+
+class CancelSlotForm(FlaskForm):
+    confirm = BooleanField(_l("Yes, cancel this date"), validators=[
+        DataRequired(_l("Tick the box to confirm the cancellation."))])
+
+
+class CheckInForm(FlaskForm):
+    code = StringField(_l("Ticket code"), validators=[DataRequired(_l("Enter the ticket code.")), Length(max=40)],
+                       description=_l("Type or paste the code printed on the ticket. Capitals and spaces do not matter."),
+                       render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})

@@ -1,19 +1,24 @@
-"""Cooperative staff: their cooperative's profile, colleagues and service listings."""
+"""Cooperative staff: their cooperative's profile, colleagues, service listings, dates and tickets."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext as _
+from flask import (
+    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for,
+)
+from flask_babel import get_locale, gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.common import ActionForm, form_error, get_or_404, login_required_here, staff_required
-from blueprints.cooperative.forms import CooperativeProfileForm, ServiceForm, ServiceImageForm
+from blueprints.cooperative.forms import (
+    CancelSlotForm, CheckInForm, CooperativeProfileForm, RecurringSlotsForm, ServiceForm, ServiceImageForm, SlotForm,
+    TicketTypeForm, format_euros,
+)
 from blueprints.coordinator.forms import InvitePersonForm
 from marketplace.extensions import db
 from marketplace.models import (
-    Category, Cooperative, Invitation, Membership, Municipality, Service, ServiceImage, User,
+    Category, Cooperative, Invitation, Membership, Municipality, Service, ServiceImage, Slot, User,
 )
-from marketplace.services import DomainError, catalogue, cooperatives, invitations
+from marketplace.services import DomainError, booking, catalogue, cooperatives, invitations, slots
 from marketplace.services.authz import staff_cooperative_ids
 
 bp = Blueprint("cooperative", __name__)
@@ -317,3 +322,188 @@ def _field_labels() -> dict:
                    "locations": _("Places"), "price_bands": _("Income bands"), "status": _("Status"),
                    "image": _("Image")})
     return labels
+
+
+# ---------------------------------------------------------------------------- dates and tickets
+
+def _slot_of(service: Service, slot_id: int) -> Slot:
+    """Slot ``slot_id`` of ``service`` in this territory; 404 for anyone else's."""
+    slot = get_or_404(Slot, slot_id)
+    if slot.service_id != service.id:
+        abort(404)
+    return slot
+
+
+def _new_slots_form(form_class, service):
+    return form_class().with_choices(service, slots.recent(service))
+
+
+def _ticket_types_for(form, service) -> list[dict]:
+    """The ticket types new slots get: a copy of the chosen slot's, or one "Intero"."""
+    if form.copy_from.data is not None:
+        source = slots.service_slot(service, form.copy_from.data)
+        if source is None:
+            raise DomainError(_("Choose a date of this service."), field="copy_from")
+        return slots.ticket_type_data(source)
+    return [{"name": "Intero", "price_cents": form.price.cents, "quota": None,
+             "min_per_order": 0, "max_per_order": 10}]
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots")
+@staff_required
+def slot_list(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+    return render_template("cooperative/slots.html", cooperative=cooperative, service=service,
+                           rows=slots.upcoming(service))
+
+
+def _create(cooperative, service, form, times_of, template: str):
+    """Validate ``form``, create the slots ``times_of(form)`` lists, or show errors (422)."""
+    if form.validate_on_submit():
+        try:
+            created = slots.create_slots(
+                service, times_of(form), form.capacity.data, _ticket_types_for(form, service),
+                location_id=form.location_id.data, note=form.note.data or "",
+                date_field="date" if "date" in form else "from_date")
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(ngettext("%(num)d date created.", "%(num)d dates created.", len(created)), "success")
+            if len(created) == 1:
+                return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id,
+                                        service_id=service.id, slot_id=created[0].id))
+            return redirect(url_for("cooperative.slot_list", coop_id=cooperative.id, service_id=service.id))
+    return render_template(template, cooperative=cooperative, service=service, form=form), \
+        422 if request.method == "POST" else 200
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/new", methods=["GET", "POST"])
+@staff_required
+def slot_new(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+
+    def times(form):
+        return [(slots.local_to_utc(form.date.data, form.start_time.data),
+                 slots.local_to_utc(form.date.data, form.end_time.data))]
+
+    return _create(cooperative, service, _new_slots_form(SlotForm, service), times, "cooperative/slot_new.html")
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/weekly", methods=["GET", "POST"])
+@staff_required
+def slot_recurring(cooperative, service_id: int):
+    service = _service_of(cooperative, service_id)
+
+    def times(form):
+        days = slots.weekly_dates(form.weekdays.data or [], form.from_date.data, form.to_date.data,
+                                  slots.parse_date_list(form.exceptions.data))
+        return [(slots.local_to_utc(day, form.start_time.data), slots.local_to_utc(day, form.end_time.data))
+                for day in days]
+
+    return _create(cooperative, service, _new_slots_form(RecurringSlotsForm, service), times,
+                   "cooperative/slot_recurring.html")
+
+
+def _slot_page(cooperative, service, slot, ticket_form=None, cancel_form=None, code=200):
+    return render_template(
+        "cooperative/slot.html", cooperative=cooperative, service=service, slot=slot,
+        attendees=slots.attendees(slot), taken=booking.seats_taken(slot.id), paid_people=slots.paid_people(slot),
+        ticket_form=ticket_form or TicketTypeForm(formdata=None), cancel_form=cancel_form or CancelSlotForm(formdata=None),
+        format_euros=format_euros), code
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>")
+@staff_required
+def slot_detail(cooperative, service_id: int, slot_id: int):
+    service = _service_of(cooperative, service_id)
+    return _slot_page(cooperative, service, _slot_of(service, slot_id))
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/ticket-types", methods=["POST"])
+@staff_required
+def ticket_type_add(cooperative, service_id: int, slot_id: int):
+    service = _service_of(cooperative, service_id)
+    slot = _slot_of(service, slot_id)
+    form = TicketTypeForm()
+    if form.validate_on_submit():
+        try:
+            slots.add_ticket_type(slot, form.ticket_data())
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Ticket type added."), "success")
+            return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id, service_id=service.id,
+                                    slot_id=slot.id))
+    return _slot_page(cooperative, service, slot, ticket_form=form, code=422)
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/cancel", methods=["POST"])
+@staff_required
+def slot_cancel(cooperative, service_id: int, slot_id: int):
+    service = _service_of(cooperative, service_id)
+    slot = _slot_of(service, slot_id)
+    form = CancelSlotForm()
+    if form.validate_on_submit():
+        try:
+            affected = slots.cancel_slot(slot)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("The date is cancelled: nobody can book it any more."), "success")
+            if affected:
+                flash(ngettext("%(num)d person had paid for this date. Refunds and messages to them are not sent "
+                               "automatically yet: please contact them.",
+                               "%(num)d people had paid for this date. Refunds and messages to them are not sent "
+                               "automatically yet: please contact them.", affected), "warning")
+            return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id, service_id=service.id,
+                                    slot_id=slot.id))
+    return _slot_page(cooperative, service, slot, cancel_form=form, code=422)
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/attendees.csv")
+@staff_required
+def slot_attendees_csv(cooperative, service_id: int, slot_id: int):
+    service = _service_of(cooperative, service_id)
+    slot = _slot_of(service, slot_id)
+    body = slots.attendees_csv(slot, [_("Participant"), _("Ticket"), _("Booking code"), _("E-mail"),
+                                      _("Checked in")])
+    # Personal data leaves the platform: record who took it, never what it holds.
+    current_app.logger.info("attendee list exported", extra={
+        "territory_id": slot.territory_id, "slot_id": slot.id, "user_id": current_user.id})
+    filename = f"partecipanti-{slot.starts_at.astimezone(slots.LOCAL_TZ):%Y%m%d-%H%M}.csv"
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/check-in", methods=["GET", "POST"])
+@staff_required
+def slot_checkin(cooperative, service_id: int, slot_id: int):
+    service = _service_of(cooperative, service_id)
+    slot = _slot_of(service, slot_id)
+    form = CheckInForm()
+    checked = already = None
+    code = 200
+    if form.validate_on_submit():
+        try:
+            checked = slots.check_in(slot, form.code.data, current_user)
+        except slots.AlreadyCheckedIn as exc:
+            db.session.rollback()
+            already = exc.ticket
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc, "code")
+            code = 422
+        else:
+            db.session.commit()
+            form = CheckInForm(formdata=None)  # ready for the next person
+    elif request.method == "POST":
+        code = 422
+    return render_template("cooperative/slot_checkin.html", cooperative=cooperative, service=service, slot=slot,
+                           form=form, checked=checked, already=already), code

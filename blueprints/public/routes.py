@@ -59,8 +59,17 @@ def service(service_id: int):
     # Citizens see published services of accredited cooperatives only (as in the search).
     if not item.is_published or not item.cooperative.is_accredited:
         abort(404)
+    from marketplace.models import Slot
+    from marketplace.models.base import utcnow
+    from marketplace.services import booking
+
+    slots = db.session.execute(
+        select(Slot).where(Slot.service_id == item.id, Slot.status == Slot.OPEN, Slot.starts_at > utcnow())
+        .order_by(Slot.starts_at).limit(20)
+    ).scalars().all()
+    dates = [(slot, booking.seats_left(slot)) for slot in slots if slot.ticket_types]
     return render_template("public/service.html", service=item, json_ld=_json_ld(item),
-                           locale=str(get_locale()))
+                           locale=str(get_locale()), dates=dates)
 
 
 def _json_ld(item: Service) -> dict:

@@ -176,3 +176,17 @@ def expire_holds(now: dt.datetime | None = None) -> int:
     for order in orders:
         transition(order, Order.EXPIRED)
     return len(orders)
+
+
+def cancel_free(order: Order) -> None:
+    """Cancel a booking that cost nothing (or was never paid): its seats return to sale.
+    Paid bookings are cancelled with their refunds by the checkout service."""
+    if order.status in (Order.CANCELLED, Order.EXPIRED):
+        return
+    if order.status == Order.PAID and order.total_cents > 0:
+        raise DomainError(_l("This booking was paid: ask the cooperative to cancel it and refund you."))
+    if order.tickets and order.tickets[0].slot.starts_at <= utcnow():
+        raise DomainError(_l("This date has already started and can no longer be cancelled."))
+    transition(order, Order.CANCELLED)
+    for ticket in order.tickets:
+        ticket.status = Ticket.CANCELLED

@@ -1,0 +1,201 @@
+"""Card checkout: start a PaymentIntent, confirm what Stripe says, refund through the ledger.
+
+Every function runs inside a territory scope and the caller's transaction; the caller
+commits. Confirmation always re-fetches the intent from Stripe (a callback's copy is
+never trusted) and is idempotent: the webhook and the return URL may both call it.
+"""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from marketplace.extensions import after_commit, db
+from marketplace.models import LedgerEntry, Order, Payment
+from marketplace.models.base import utcnow
+from marketplace.services import DomainError, booking
+from payments import ledger
+from payments.providers import ProviderStatus, get_provider
+from payments.providers.stripe import card_payments_enabled
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "stripe"
+
+
+@dataclass
+class CheckoutResult:
+    """What the caller tells the citizen: ``status`` is paid, failed, requires_action,
+    pending or refunded (paid too late: the money went back)."""
+
+    status: str
+    payment_id: int
+    message: object = ""
+    client_data: dict | None = None
+
+
+def start_card_payment(order: Order, payment_method: str | None = None) -> tuple[Payment, dict]:
+    """A pending card Payment for the order's total and its PaymentIntent; the order goes
+    to awaiting_payment. Returns (payment, client data for Stripe.js). An intent already
+    pending for the order is reused. Raises DomainError if the order cannot be paid now,
+    ProviderError if Stripe fails (the caller rolls back then)."""
+    if not card_payments_enabled():
+        raise DomainError(_l("Card payments are not available."))
+    if order.total_cents <= 0:
+        raise DomainError(_l("This booking has nothing to pay."))
+    if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
+        raise DomainError(_l("This booking can no longer be paid."))
+    if order.hold_expires_at is not None and order.hold_expires_at <= utcnow():
+        raise DomainError(_l("Your reservation expired. Please choose your seats again."))
+    provider = get_provider(PROVIDER)
+    for existing in order.payments:
+        if existing.provider == PROVIDER and existing.status == Payment.PENDING and existing.provider_ref:
+            if existing.amount_cents == order.total_cents:
+                return existing, provider.client_data(existing.provider_ref)
+    payment = Payment(territory_id=order.territory_id, order_id=order.id, order=order,
+                      provider=PROVIDER, amount_cents=order.total_cents, status=Payment.CREATED)
+    db.session.add(payment)
+    db.session.flush()  # the intent's metadata carries the payment id
+    data = provider.start(payment, payment_method=payment_method)
+    payment.provider_ref = data["provider_ref"]
+    ledger.transition_payment(payment, Payment.PENDING)
+    booking.transition(order, Order.AWAITING_PAYMENT)
+    db.session.flush()
+    return payment, data
+
+
+def find_payment(payment_id: int | None = None, intent_id: str | None = None) -> Payment | None:
+    """A card payment of this territory by our id or by its PaymentIntent id."""
+    query = select(Payment).where(Payment.provider == PROVIDER)
+    if payment_id is not None:
+        query = query.where(Payment.id == int(payment_id))
+    elif intent_id:
+        query = query.where(Payment.provider_ref == intent_id)
+    else:
+        return None
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def confirm_from_provider(payment_id: int | None = None, intent_id: str | None = None) -> CheckoutResult:
+    """Bring a card payment in line with its PaymentIntent as Stripe reports it now.
+
+    Succeeded with the right amount: the payment is confirmed, one CHARGE is written and
+    the order is paid (a second call changes nothing). Declined or canceled: the payment
+    fails and the order is pending again, its seats held until the hold expires.
+    Raises DomainError if the payment is unknown here, ProviderError if Stripe is unreachable.
+    """
+    payment = find_payment(payment_id, intent_id)
+    if payment is None or not payment.provider_ref:
+        raise DomainError(_l("Payment not found."))
+    # Ask Stripe before taking the row lock: no network wait while holding it.
+    provider = get_provider(PROVIDER)
+    status = provider.fetch(payment.provider_ref)
+    payment = ledger.lock_payment(payment.id)
+    order = db.session.execute(
+        select(Order).where(Order.id == payment.order_id).execution_options(populate_existing=True)
+    ).scalar_one()
+
+    if status.state == ProviderStatus.SUCCEEDED:
+        return _settle(payment, order, status)
+    if status.state == ProviderStatus.FAILED:
+        if payment.status in (Payment.CREATED, Payment.PENDING):
+            ledger.transition_payment(payment, Payment.FAILED)
+            if order.status == Order.AWAITING_PAYMENT:
+                booking.transition(order, Order.PENDING)
+            if status.raw_status != "canceled":
+                # A retry gets a new Payment and intent; this one must not succeed later.
+                after_commit(partial(provider.cancel_quietly, payment.provider_ref))
+        return CheckoutResult("failed", payment.id, _l(
+            "The payment did not go through (%(reason)s). Your seats are still held: "
+            "you can try again with another card.", reason=status.error or status.raw_status))
+    if payment.status == Payment.CONFIRMED:
+        return CheckoutResult("paid", payment.id, _l("Your booking is paid."))
+    if status.state == ProviderStatus.REQUIRES_ACTION:
+        return CheckoutResult("requires_action", payment.id,
+                              _l("Your bank asks you to confirm the payment."),
+                              {"provider_ref": payment.provider_ref})
+    return CheckoutResult("pending", payment.id, _l("The payment is not complete yet."))
+
+
+def _settle(payment: Payment, order: Order, status: ProviderStatus) -> CheckoutResult:
+    if (status.amount_cents != payment.amount_cents or status.currency != "eur"
+            or status.metadata.get("payment_id") not in (None, str(payment.id))):
+        log.error("stripe intent %s does not match payment %s (%s %s)", status.ref, payment.id,
+                  status.amount_cents, status.currency)
+        raise DomainError(_l("The amount paid does not match this booking. Please contact us."))
+    if payment.status == Payment.FAILED:
+        # Succeeded on an intent we had given up on (and could not cancel): needs a person.
+        log.error("stripe intent %s succeeded on failed payment %s", status.ref, payment.id)
+        raise DomainError(_l("This payment needs checking by our staff. Please contact us."))
+    already_settled = payment.status not in (Payment.CREATED, Payment.PENDING)
+    ledger.record(payment, LedgerEntry.CHARGE, status.amount_cents,
+                  idempotency_key=f"stripe:{status.ref}:charge", provider_ref=status.ref)
+    if order.status == Order.PAID:
+        return CheckoutResult("paid", payment.id, _l("Your booking is paid."))
+    if already_settled:  # handled before (paid too late, or cancelled since): nothing to do
+        return CheckoutResult("refunded" if payment.refunded_cents else "paid", payment.id,
+                              _l("This payment was already handled."))
+    hold_over = order.hold_expires_at is not None and order.hold_expires_at <= utcnow()
+    if order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and not hold_over:
+        booking.transition(order, Order.PAID)
+        return CheckoutResult("paid", payment.id, _l("Your booking is paid."))
+    # Paid after the hold ran out (or the order was cancelled): the seats may be sold to
+    # someone else, so the money goes back rather than risking an oversell.
+    if order.status in (Order.PENDING, Order.AWAITING_PAYMENT):
+        booking.transition(order, Order.EXPIRED)
+    refund_card(payment, payment.amount_cents)
+    return CheckoutResult("refunded", payment.id, _l(
+        "Your reservation expired before the payment arrived, so we refunded it. "
+        "Please choose your seats again."))
+
+
+def refund_card(payment: Payment, amount_cents: int) -> LedgerEntry:
+    """Refund ``amount_cents`` of a confirmed card payment through Stripe and the ledger.
+
+    The ledger's rule (never more than what was paid) is checked under the payment's row
+    lock BEFORE Stripe is called. Raises LedgerError when refused, ProviderError when Stripe
+    fails (nothing written then)."""
+    payment = ledger.lock_payment(payment.id)
+    if payment is None or payment.provider != PROVIDER:
+        raise DomainError(_l("Payment not found."))
+    if not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ledger.LedgerError(_l("An amount must be a positive number of cents."))
+    if payment.status != Payment.CONFIRMED:
+        raise ledger.LedgerError(_l("Only a confirmed payment can be refunded."))
+    if payment.refunded_cents + amount_cents > payment.amount_cents:
+        raise ledger.LedgerError(_l("A refund cannot be larger than what was paid."))
+    # Same payment state and amount -> same key: a retry after a crash gets the same refund.
+    key = f"refund:{payment.provider_ref}:{payment.refunded_cents}:{amount_cents}"
+    refund_id = get_provider(PROVIDER).refund(payment, amount_cents, idempotency_key=key)
+    return ledger.record(payment, LedgerEntry.REFUND, amount_cents,
+                         idempotency_key=f"stripe:{refund_id}", provider_ref=refund_id)
+
+
+def cancel_paid(order: Order, cancellation_hours: int) -> int:
+    """Cancel a paid booking within the cancellation period, refunding every card payment
+    in full through Stripe and the ledger; the seats return to sale. Returns the cents
+    refunded. Raises DomainError when the period is over."""
+    import datetime as dt
+
+    from marketplace.models import Ticket
+
+    if order.status != Order.PAID:
+        raise DomainError(_l("Only a confirmed booking can be cancelled."))
+    starts = min((t.slot.starts_at for t in order.tickets), default=None)
+    if starts is not None and starts - dt.timedelta(hours=cancellation_hours) <= utcnow():
+        raise DomainError(_l("Bookings can be cancelled online until %(hours)d hours before the date. "
+                             "Please contact the cooperative.", hours=cancellation_hours))
+    refunded = 0
+    for payment in order.payments:
+        if payment.provider == PROVIDER and payment.status == Payment.CONFIRMED:
+            remaining = payment.amount_cents - payment.refunded_cents
+            if remaining > 0:
+                refund_card(payment, remaining)
+                refunded += remaining
+    booking.transition(order, Order.CANCELLED)
+    for ticket in order.tickets:
+        ticket.status = Ticket.CANCELLED
+    return refunded
