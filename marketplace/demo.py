@@ -83,6 +83,47 @@ def _membership(territory: Territory, user: User, role: str, cooperative=None) -
                                       cooperative_id=cooperative.id if cooperative else None))
 
 
+# Bookable dates for services that sell tickets: (title starts with, weekday, hour, seats,
+# ticket types as (name, price in cents, quota)). Weekday: Monday 0 ... Sunday 6.
+DEMO_DATES = [
+    ("Visite guidate all'Abbazia di Chiaravalle", 5, 15, 25,
+     [("Intero", 700, None), ("Ridotto (over 65, studenti)", 500, None), ("Bambini sotto i 12 anni", 0, 10)]),
+    ("Centro estivo", 0, 8, 20, [("Settimana", 9500, None)]),
+    ("Laboratorio", 2, 17, 12, [("Partecipante", 0, None)]),
+]
+
+
+def seed_dates(territory: Territory) -> None:
+    """Dates for the next six weeks on a few demo services (skipped if they have dates)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from marketplace.models import Service, Slot, TicketType
+
+    rome = ZoneInfo("Europe/Rome")
+    today = dt.datetime.now(rome).date()
+    for prefix, weekday, hour, seats, types in DEMO_DATES:
+        services = db.session.execute(
+            select(Service).where(Service.title.startswith(prefix), Service.status == Service.PUBLISHED)
+            .order_by(Service.id).limit(2)
+        ).scalars().all()
+        for service in services:
+            if db.session.execute(select(Slot.id).where(Slot.service_id == service.id)).first():
+                continue
+            first = today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+            for week in range(6):
+                day = first + dt.timedelta(weeks=week)
+                starts = dt.datetime(day.year, day.month, day.day, hour, tzinfo=rome).astimezone(dt.timezone.utc)
+                slot = Slot(territory_id=territory.id, service_id=service.id, starts_at=starts,
+                            ends_at=starts + dt.timedelta(hours=2), capacity=seats,
+                            location_id=service.locations[0].id if service.locations else None)
+                db.session.add(slot)
+                db.session.flush()
+                for position, (name, price, quota) in enumerate(types):
+                    db.session.add(TicketType(territory_id=territory.id, slot_id=slot.id, name=name,
+                                              price_cents=price, quota=quota, position=position))
+
+
 def seed_demo() -> list[tuple[str, str]]:
     """Create the demo once (re-running adds nothing). Returns (login, role) pairs."""
     logins: list[tuple[str, str]] = []
@@ -129,6 +170,7 @@ def seed_demo() -> list[tuple[str, str]]:
                     coops.append(coop)
                 # Municipalities, sub-categories and services (skipped if already there).
                 seed_catalogue(territory, coops, staff, coordinator)
+                seed_dates(territory)
             logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
             logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
         logins.append(("citizen@demo.test", "citizen"))

@@ -186,3 +186,20 @@ def test_seed_demo_is_idempotent_and_complete(app, db):
                 ChangeRecord.action == "published")).scalars().all()
             assert len(publications) == len(published)
             assert {r.user_id for r in publications} == {coordinator.id}
+
+
+def test_demo_sells_tickets_for_the_chiaravalle_visit(app, db):
+    from marketplace.models import Service, Slot
+
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    milano = db.session.execute(select(Territory).where(Territory.slug == "milano")).scalar_one()
+    with territory_scope(milano.id):
+        visit = db.session.execute(select(Service).where(
+            Service.title.startswith("Visite guidate all'Abbazia di Chiaravalle"))).scalars().first()
+        slots = db.session.execute(select(Slot).where(Slot.service_id == visit.id)).scalars().all()
+        assert len(slots) == 6
+        assert [t.name for t in slots[0].ticket_types][:2] == ["Intero", "Ridotto (over 65, studenti)"]
+        assert slots[0].starts_at.astimezone().weekday() in (5, 6)  # Saturday afternoon in Rome
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    with territory_scope(milano.id):
+        assert len(db.session.execute(select(Slot).where(Slot.service_id == visit.id)).scalars().all()) == 6
