@@ -127,6 +127,8 @@ class Config:
     # Paid bookings can be cancelled online, with a full refund, until this many hours
     # before the date starts.
     CANCELLATION_HOURS = int(os.environ.get("CANCELLATION_HOURS", "48"))
+    # How long a seat freed for the first in a waiting list stays held for them.
+    WAITLIST_OFFER_HOURS = int(os.environ.get("WAITLIST_OFFER_HOURS", "24"))
 
     def __init__(self) -> None:
         self.SECRET_KEY = _secret_key()

@@ -5,7 +5,8 @@ from marketplace.models.cooperative import Cooperative
 from marketplace.models.invitation import Invitation
 from marketplace.models.outbox import OutboxMessage
 from marketplace.models.booking import (
-    LedgerEntry, Order, Payment, Slot, Ticket, TicketType, WebhookEvent,
+    LedgerEntry, Order, Payment, ServiceRequest, Slot, Ticket, TicketType, WaitlistEntry,
+    WebhookEvent,
 )
 from marketplace.models.catalogue import (
     Category, ChangeRecord, Municipality, PriceBand, Service, ServiceArea, ServiceImage,
@@ -16,9 +17,11 @@ __all__ = [
     "LedgerEntry",
     "Order",
     "Payment",
+    "ServiceRequest",
     "Slot",
     "Ticket",
     "TicketType",
+    "WaitlistEntry",
     "WebhookEvent",
     "AccountToken",
     "Category",

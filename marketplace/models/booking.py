@@ -36,6 +36,8 @@ class Slot(TenantMixin, db.Model):
     status: Mapped[str] = mapped_column(sa.String(20), default=OPEN)
     note: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    cancel_reason: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
 
     service = relationship("Service")
     ticket_types: Mapped[list["TicketType"]] = relationship(
@@ -89,9 +91,19 @@ class Order(TenantMixin, db.Model):
     total_cents: Mapped[int] = mapped_column(default=0)
     hold_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     booked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    # Where the booking was made: online by the citizen, or assisted at a help desk or by
+    # a cooperative on the citizen's behalf (then ``booked_by_id`` and the consent are kept).
+    channel: Mapped[str] = mapped_column(sa.String(20), default="online", server_default="online")
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    cancel_reason: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    ONLINE = "online"
+    HELP_DESK = "help_desk"
+    COOPERATIVE = "cooperative"
+    CHANNELS = (ONLINE, HELP_DESK, COOPERATIVE)
 
     tickets: Mapped[list["Ticket"]] = relationship(back_populates="order", order_by="Ticket.id")
     payments: Mapped[list["Payment"]] = relationship(back_populates="order", order_by="Payment.id")
@@ -117,6 +129,7 @@ class Ticket(TenantMixin, db.Model):
     code: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_code)
     price_cents: Mapped[int] = mapped_column()
     participant_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    participant_age: Mapped[int | None] = mapped_column()
     status: Mapped[str] = mapped_column(sa.String(20), default=VALID)
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     checked_in_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
@@ -184,6 +197,81 @@ class LedgerEntry(TenantMixin, db.Model):
 
     order: Mapped[Order] = relationship(back_populates="ledger")
     payment: Mapped[Payment] = relationship()
+
+
+class WaitlistEntry(TenantMixin, db.Model):
+    """A citizen waiting for seats of a full slot. When seats free up, the first in line
+    gets them held in an order (``order_id``) until ``offer_expires_at`` and an e-mail with
+    the link to confirm; if they let it lapse, the seats go to the next in line."""
+
+    __tablename__ = "waitlist_entry"
+
+    WAITING = "waiting"
+    OFFERED = "offered"
+    BOOKED = "booked"
+    EXPIRED = "expired"   # the offer lapsed
+    LEFT = "left"         # the citizen left the list (or the slot was cancelled)
+    STATUSES = (WAITING, OFFERED, BOOKED, EXPIRED, LEFT)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot_id: Mapped[int] = mapped_column(sa.ForeignKey("slot.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    quantity: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(sa.String(20), default=WAITING, index=True)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="SET NULL"))
+    offered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    slot: Mapped[Slot] = relationship()
+    order: Mapped[Order | None] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class ServiceRequest(TenantMixin, db.Model):
+    """A citizen asks for a service that is arranged rather than booked (e.g. home care);
+    staff accept it with a date or decline it with a reason."""
+
+    __tablename__ = "service_request"
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    STATUSES = (REQUESTED, ACCEPTED, DECLINED, WITHDRAWN)
+    TRANSITIONS = {
+        REQUESTED: {ACCEPTED, DECLINED, WITHDRAWN},
+        ACCEPTED: {WITHDRAWN},
+        DECLINED: set(),
+        WITHDRAWN: set(),
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(12), unique=True, default=new_code)
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    beneficiary_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    beneficiary_age: Mapped[int | None] = mapped_column()
+    municipality_id: Mapped[int | None] = mapped_column(sa.ForeignKey("municipality.id", ondelete="SET NULL"))
+    preferred_times: Mapped[str] = mapped_column(sa.String(500), default="")
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default=REQUESTED, index=True)
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())   # the date staff give
+    staff_message: Mapped[str] = mapped_column(sa.Text, default="")         # with the date
+    decline_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(sa.String(20), default="online")
+    booked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    service = relationship("Service")
+    municipality = relationship("Municipality")
 
 
 class WebhookEvent(db.Model):

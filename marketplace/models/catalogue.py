@@ -99,6 +99,8 @@ class Service(TenantMixin, db.Model):
     PUBLISHED = "published"
     ARCHIVED = "archived"
     STATUSES = (DRAFT, IN_REVIEW, PUBLISHED, ARCHIVED)
+    BOOKING_MODES = ("slots", "request")
+    PARTICIPANT_FIELDS = ("", "name", "name_age")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(36), unique=True, default=_uuid)
@@ -127,6 +129,15 @@ class Service(TenantMixin, db.Model):
     accepts_welfare_credit: Mapped[bool] = mapped_column(default=False)
     contact_email: Mapped[str] = mapped_column(sa.String(254), default="")
     contact_phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    # How citizens get the service: book a date ("slots") or ask for it ("request": staff
+    # accept with a date or decline with a reason; e.g. home care).
+    booking_mode: Mapped[str] = mapped_column(sa.String(20), default="slots", server_default="slots")
+    # Details asked for each participant: "" none, "name", "name_age" (e.g. a child).
+    participant_fields: Mapped[str] = mapped_column(sa.String(20), default="", server_default="")
+    # Cancellation policy: full refund until this many hours before the date, then
+    # ``late_refund_percent`` of what was paid (0: none).
+    free_cancel_hours: Mapped[int] = mapped_column(default=48, server_default="48")
+    late_refund_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[str] = mapped_column(sa.String(20), default=DRAFT, index=True)
     review_comment: Mapped[str] = mapped_column(sa.Text, default="")
     # Stemmed words of title, summary, description, category: the portable search index.

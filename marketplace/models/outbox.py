@@ -27,3 +27,6 @@ class OutboxMessage(db.Model):
     transport: Mapped[str] = mapped_column(sa.String(20), default="")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    # What to attach, built at delivery time from current data, e.g. "order:123" (the
+    # order's .ics calendar file and ticket QR codes). Empty: no attachments.
+    attachments: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
