@@ -140,6 +140,11 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.public.bookings import bp as bookings_bp
 
     app.register_blueprint(bookings_bp, url_prefix="/t/<territory>")
+    from blueprints.cooperative.requests import bp as coop_requests_bp
+    from blueprints.public.requests import bp as requests_bp
+
+    app.register_blueprint(requests_bp, url_prefix="/t/<territory>")
+    app.register_blueprint(coop_requests_bp, url_prefix="/t/<territory>/cooperative")
     app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
     app.register_blueprint(cooperative_bp, url_prefix="/t/<territory>/cooperative")
     app.register_blueprint(hsds_bp, url_prefix="/t/<territory>/hsds")

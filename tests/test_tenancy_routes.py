@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
-from marketplace.models import Membership, Order, Payment
+from marketplace.models import Membership, Order, Payment, ServiceRequest
+from marketplace.models.base import utcnow
 from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
 
@@ -23,7 +24,7 @@ from tests.conftest import csrf_token, login
 TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "category_id": "category", "municipality_id": "municipality",
                   "service_id": "service", "image_id": "image", "organization_id": "cooperative", "code": "order", "payment_id": "payment",
-                  "slot_id": "slot"}
+                  "slot_id": "slot", "request_id": "service_request", "request_code": "service_request"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
 TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
@@ -78,6 +79,11 @@ def world(make):
             territory_id=territory.id, user_id=user.id, email=user.email, status=Order.PAID))
         objects[territory.slug]["payment"] = make._save(Payment(
             territory_id=territory.id, order_id=order.id, provider="stripe", amount_cents=0))
+        # An accepted request of the same citizen (so its calendar file is served too).
+        objects[territory.slug]["service_request"] = make._save(ServiceRequest(
+            territory_id=territory.id, service_id=objects[territory.slug]["service"].id, user_id=user.id,
+            email=user.email, beneficiary_name="Anna", status=ServiceRequest.ACCEPTED,
+            starts_at=utcnow() + dt.timedelta(days=3)))
     return a, b, objects, user
 
 
@@ -90,7 +96,7 @@ def _url(rule: str, slug: str, args, objs) -> str:
         if arg in TERRITORY_ARGS:
             return slug
         obj = objs[TENANT_ID_ARGS[arg]]
-        if arg == "code":
+        if arg in ("code", "request_code"):
             return obj.code
         if converter != "uuid":
             return str(obj.id)

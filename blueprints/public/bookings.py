@@ -144,7 +144,11 @@ def my_bookings():
     now = utcnow()
     upcoming = [o for o in orders if o.tickets and o.tickets[0].slot.starts_at >= now and o.status != Order.CANCELLED]
     past = [o for o in orders if o not in upcoming]
-    return render_template("public/my_bookings.html", upcoming=upcoming, past=past)
+    from marketplace.services import requests as service_requests
+
+    return render_template("public/my_bookings.html", upcoming=upcoming, past=past,
+                           service_requests=service_requests.of_user(current_user.id),
+                           request_labels=service_requests.STATUS_LABELS)
 
 
 @bp.route("/bookings/<code>")
