@@ -124,13 +124,62 @@ def seed_dates(territory: Territory) -> None:
                                               price_cents=price, quota=quota, position=position))
 
 
+# Demo requests of citizen@demo.test: (status, beneficiary, age, preferred times, message,
+# days until the date given / reason).
+DEMO_REQUESTS = [
+    ("requested", "Anna Rossi", 86, "Mattina, dal lunedì al venerdì",
+     "Mia madre vive da sola e ha bisogno di aiuto per l'igiene personale e la spesa.", None),
+    ("accepted", "Anna Rossi", 86, "Pomeriggio", "Servirebbe compagnia due pomeriggi a settimana.", 9),
+    ("declined", "Luca Rossi", 7, "Sabato sera", "",
+     "Nel periodo indicato non abbiamo operatori liberi: riprovi dal mese prossimo."),
+]
+
+
+def seed_requests(territory: Territory, citizen: User, staff: User) -> None:
+    """Home services (given only at home, without dates) are asked for, not booked; a few
+    requests of the demo citizen in different states (skipped if the territory has some)."""
+    import datetime as dt
+
+    from marketplace.models import Service, ServiceRequest, Slot
+
+    if db.session.execute(select(ServiceRequest.id).limit(1)).first() is not None:
+        return
+    home_only = db.session.execute(
+        select(Service).where(Service.delivery_modes == "at_home", Service.booking_mode == "slots",
+                              ~select(Slot.id).where(Slot.service_id == Service.id).exists())
+        .order_by(Service.id)
+    ).scalars().all()
+    for service in home_only:
+        service.booking_mode = "request"
+    published = [s for s in home_only if s.status == Service.PUBLISHED and s.areas]
+    now = utcnow()
+    for index, (status, name, age, times, message, extra) in enumerate(DEMO_REQUESTS):
+        if not published:
+            break
+        service = published[index % len(published)]
+        item = ServiceRequest(
+            territory_id=territory.id, service_id=service.id, user_id=citizen.id, email=citizen.email,
+            phone="+39 333 000 0000", beneficiary_name=name, beneficiary_age=age,
+            municipality_id=service.areas[0].municipality_id, preferred_times=times, message=message,
+            status=status, consent_at=now - dt.timedelta(days=3 + index),
+            created_at=now - dt.timedelta(days=3 + index))
+        if status != ServiceRequest.REQUESTED:
+            item.decided_by_id, item.decided_at = staff.id, now - dt.timedelta(days=1)
+        if status == ServiceRequest.ACCEPTED:
+            item.starts_at = (now + dt.timedelta(days=extra)).replace(minute=0, second=0, microsecond=0)
+            item.staff_message = "Verrà l'operatrice Sara; la prima visita dura circa un'ora."
+        elif status == ServiceRequest.DECLINED:
+            item.decline_reason = extra
+        db.session.add(item)
+
+
 def seed_demo() -> list[tuple[str, str]]:
     """Create the demo once (re-running adds nothing). Returns (login, role) pairs."""
     logins: list[tuple[str, str]] = []
     with unscoped():
         _user("admin@demo.test", "Amministrazione Piattaforma", admin=True)
         logins.append(("admin@demo.test", "platform operator"))
-        _user("citizen@demo.test", "Giulia Rossi")
+        citizen = _user("citizen@demo.test", "Giulia Rossi")
         seq = 1000
         for spec in TERRITORIES:
             territory = db.session.execute(
@@ -171,6 +220,7 @@ def seed_demo() -> list[tuple[str, str]]:
                 # Municipalities, sub-categories and services (skipped if already there).
                 seed_catalogue(territory, coops, staff, coordinator)
                 seed_dates(territory)
+                seed_requests(territory, citizen, staff)
             logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
             logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
         logins.append(("citizen@demo.test", "citizen"))
