@@ -314,3 +314,31 @@ def test_demo_home_services_are_requested_and_the_citizen_has_requests(app, db, 
     login(client, "citizen@demo.test", "demo-password")
     page = client.get("/t/milano/bookings").get_data(as_text=True)
     assert "Accettata" in page and "Rifiutata" in page
+
+
+def test_a_stale_copy_cannot_overwrite_another_staff_decision(app, client, db, world):
+    """Staff A opened the request (still 'requested' in A's session) while staff B declined
+    it: A's accept re-reads the row under its lock and is refused."""
+    from marketplace.models import User
+    from marketplace.services import requests
+
+    t, coop = world["territory"], world["coop"]
+    login(client, world["citizen"].email)
+    request_id = _id_of(db, t, _request(client, world))
+    with app.test_request_context(), territory_scope(t.id):
+        stale = db.session.get(ServiceRequest, request_id)
+        assert stale.status == ServiceRequest.REQUESTED
+        other = app.test_client()
+        login(other, world["staff"].email)
+        detail_url = f"/t/{t.slug}/cooperative/{coop.id}/requests/{request_id}"
+        assert post(other, f"{detail_url}/decline", {"decline-reason": "Nessun operatore"},
+                    token_from=detail_url).status_code == 302
+        assert stale.status == ServiceRequest.REQUESTED  # this session has not seen it yet
+        with pytest.raises(requests.AlreadyDecided):
+            requests.decide(stale, db.session.get(User, world["staff"].id), True,
+                            starts_at=utcnow() + dt.timedelta(days=2))
+        db.session.rollback()
+    with territory_scope(t.id):
+        db.session.expire_all()
+        item = db.session.get(ServiceRequest, request_id)
+        assert item.status == ServiceRequest.DECLINED and item.starts_at is None
