@@ -28,11 +28,12 @@ def _confirmations(db, email):
         OutboxMessage.to_email == email, OutboxMessage.subject.like("Booking confirmed%"))).scalars().all()
 
 
-def test_webhook_first_sends_one_confirmation_and_the_return_url_none(app, db, make, client):
+def test_webhook_first_sends_one_confirmation_and_the_return_url_none(app, db, make, client, run_jobs):
     citizen, territory, code, payment_id, intent_id = _citizen_order(app, db, make, "paga@example.org")
     _browser_pays(intent_id, OK_CARD)
 
     assert _post_event(client, _event(intent_id)).status_code == 200
+    run_jobs()
     (mail,) = _confirmations(db, citizen.email)
     assert code in mail.body_text and mail.attachments.startswith("order:")
     assert f"/t/{territory.slug}/bookings/{code}/tickets" in mail.body_text  # links work from a webhook
