@@ -4,7 +4,6 @@ page's camera scanner (progressive enhancement: typing the code always works).""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 from email import message_from_bytes
@@ -15,7 +14,7 @@ from icalendar import Calendar
 from PIL import Image
 from sqlalchemy import func, select
 
-from marketplace.models import Order, OutboxMessage, Service, Slot, Ticket, TicketType
+from marketplace.models import Order, OutboxMessage, Slot, Ticket, TicketType
 from marketplace.models.catalogue import ServiceLocation
 from marketplace.services import booking, tickets
 from tenants.scoping import territory_scope, unscoped
