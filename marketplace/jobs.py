@@ -34,6 +34,25 @@ def job(func):
     return wrapper
 
 
+def build_email(message) -> EmailMessage:
+    """The MIME message for an outbox row, its attachments (``message.attachments``, e.g.
+    the .ics and ticket QR codes of an order) built now from current data."""
+    from marketplace.services.tickets import attachments_for
+
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = message.to_email
+    email["Subject"] = message.subject
+    email.set_content(message.body_text)
+    for filename, maintype, subtype, content in attachments_for(message.attachments or ""):
+        if maintype == "text":
+            email.add_attachment(content.decode("utf-8"), subtype=subtype, filename=filename,
+                                 params={"method": "PUBLISH"} if subtype == "calendar" else {})
+        else:
+            email.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return email
+
+
 @job
 def deliver_email(message_id: int) -> None:
     """Send one outbox message by SMTP, or mark it delivered to the outbox. Idempotent."""
@@ -45,11 +64,7 @@ def deliver_email(message_id: int) -> None:
     message.attempts += 1
     config = current_app.config
     if config.get("SMTP_HOST"):
-        email = EmailMessage()
-        email["From"] = config["MAIL_FROM"]
-        email["To"] = message.to_email
-        email["Subject"] = message.subject
-        email.set_content(message.body_text)
+        email = build_email(message)
         try:
             with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20) as smtp:
                 if config.get("SMTP_STARTTLS"):

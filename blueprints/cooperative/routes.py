@@ -471,8 +471,9 @@ def slot_cancel(cooperative, service_id: int, slot_id: int):
 def slot_attendees_csv(cooperative, service_id: int, slot_id: int):
     service = _service_of(cooperative, service_id)
     slot = _slot_of(service, slot_id)
-    body = slots.attendees_csv(slot, [_("Participant"), _("Ticket"), _("Booking code"), _("E-mail"),
-                                      _("Checked in")])
+    with_age = service.participant_fields == "name_age"
+    body = slots.attendees_csv(slot, [_("Participant"), *([_("Age")] if with_age else []), _("Ticket"),
+                                      _("Booking code"), _("E-mail"), _("Checked in")], with_age=with_age)
     # Personal data leaves the platform: record who took it, never what it holds.
     current_app.logger.info("attendee list exported", extra={
         "territory_id": slot.territory_id, "slot_id": slot.id, "user_id": current_user.id})

@@ -1,18 +1,19 @@
 """Citizens book a date: choose tickets, hold seats, confirm, see and cancel bookings."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.common import ActionForm, get_or_404, login_required_here
+from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
 from marketplace.models import Order, Payment, Service, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking
 from marketplace.services import checkout as checkout_service
-from marketplace.services.mail import external_url, send_mail
+from marketplace.services import tickets as tickets_service
 from payments.providers import ProviderError
 from payments.providers.stripe import allow_stripe_js, card_payments_enabled
 
@@ -42,8 +43,10 @@ def _my_order(code: str) -> Order:
 @rate_limit("CHECKOUT_RATE_LIMIT")
 def book(slot_id: int):
     slot = _bookable_slot(slot_id)
+    asks = participants.asks_for(slot.service)
     errors: list[str] = []
     quantities: dict[int, int] = {}
+    people = None  # the details step (one row per seat) when the service asks for them
     if request.method == "POST":
         if not ActionForm().validate_on_submit():
             abort(400)
@@ -54,15 +57,19 @@ def book(slot_id: int):
                 continue
             quantities[ticket_type.id] = int(raw)
         names = [n.strip() for n in request.form.getlist("participant") if n.strip()]
-        if not errors:
+        if asks and not errors:
+            names, people = _participant_step(slot, quantities, asks, errors)
+        if not errors and people is None:
             try:
                 order = booking.hold(slot.id, quantities, user=current_user, participants=names)
                 if order.total_cents == 0:
                     booking.confirm_free(order)
-                    _confirmation_mail(order, slot)
+                    tickets_service.send_confirmation(order)
             except DomainError as exc:
                 db.session.rollback()
                 errors.append(str(exc.message))
+                if asks:
+                    people = participants.read(request.form, sum(quantities.values()), asks)
             else:
                 db.session.commit()
                 if order.status == Order.PAID:
@@ -71,14 +78,33 @@ def book(slot_id: int):
                 return redirect(url_for("bookings.checkout", code=order.code))
     return render_template("public/book.html", slot=slot, service=slot.service,
                            seats_left=booking.seats_left(slot), errors=errors, quantities=quantities,
-                           form=ActionForm()), 422 if errors else 200
+                           asks=asks, people=people, form=ActionForm()), 422 if errors else 200
 
 
-def _confirmation_mail(order: Order, slot: Slot) -> None:
-    """Queued in this transaction: nothing is sent if the booking does not commit."""
-    send_mail(order.email, "booking_confirmed", locale=current_user.locale, territory=g.territory,
-              order=order, slot=slot, service=slot.service,
-              link=external_url("bookings.detail", code=order.code))
+def _participant_step(slot: Slot, quantities: dict[int, int], asks: str, errors: list[str]):
+    """Two steps that work without JavaScript: the quantities, then one row of details per
+    seat. Returns (participants for ``hold``, the rows to show, or None when ready to hold)."""
+    wanted = sum(quantities.values())
+    if wanted <= 0:
+        errors.append(_("Choose at least one ticket."))
+        return [], None
+    for ticket_type in slot.ticket_types:
+        n = quantities.get(ticket_type.id, 0)
+        if n and not ticket_type.min_per_order <= n <= ticket_type.max_per_order:
+            errors.append(_("%(name)s: choose between %(min)d and %(max)d tickets.", name=ticket_type.name,
+                            min=ticket_type.min_per_order, max=ticket_type.max_per_order))
+    left = booking.seats_left(slot)
+    if wanted > left:
+        errors.append(_("Sorry, only %(n)d seats are left.", n=left) if left else _("Sorry, this date is full."))
+    if errors:
+        return [], None
+    if request.form.get("step") != "details":
+        return [], participants.blank(wanted)
+    people = participants.read(request.form, wanted, asks)
+    if people.errors:
+        errors.extend(message for _field, message in people.errors)
+        return [], people
+    return people.values(asks == "name_age"), None
 
 
 @bp.route("/bookings/<code>/checkout")
@@ -117,16 +143,13 @@ def payment_return(code: str, payment_id: int):
     payment = get_or_404(Payment, payment_id)
     if payment.order_id != order.id:
         abort(404)
-    was_paid = order.status == Order.PAID
     try:
         result = checkout_service.confirm_from_provider(payment_id=payment.id)
     except (DomainError, ProviderError) as exc:
         db.session.rollback()
         flash(str(getattr(exc, "message", "")) or _("We could not check the payment. Please try again."), "danger")
         return redirect(url_for("bookings.checkout", code=order.code))
-    if result.status == "paid" and not was_paid and order.tickets:
-        _confirmation_mail(order, order.tickets[0].slot)
-    db.session.commit()
+    db.session.commit()  # if this paid the order, checkout queued the confirmation e-mail
     flash(str(result.message), "success" if result.status == "paid" else "danger")
     if result.status in ("failed", "requires_action", "pending"):
         return redirect(url_for("bookings.checkout", code=order.code))
@@ -155,7 +178,27 @@ def my_bookings():
 @login_required_here
 def detail(code: str):
     order = _my_order(code)
-    return render_template("public/booking.html", order=order, form=ActionForm())
+    return render_template("public/booking.html", order=order, form=ActionForm(), qr_svg=tickets_service.qr_svg)
+
+
+@bp.route("/bookings/<code>/tickets", endpoint="tickets")
+@login_required_here
+def ticket_sheet(code: str):
+    """The valid tickets, one printable block each, with the code as a QR code."""
+    order = _my_order(code)
+    return render_template("public/tickets.html", order=order, tickets=tickets_service.valid_tickets(order),
+                           location_of=lambda slot: tickets_service.location_text(tickets_service.slot_location(slot)),
+                           qr_svg=tickets_service.qr_svg)
+
+
+@bp.route("/bookings/<code>/calendar.ics", endpoint="calendar")
+@login_required_here
+def calendar_file(code: str):
+    order = _my_order(code)
+    filename = tickets_service.calendar_filename(order)
+    return Response(tickets_service.order_calendar(order), headers={
+        "Content-Type": "text/calendar; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 @bp.route("/bookings/<code>/cancel", methods=["POST"])

@@ -78,8 +78,11 @@ def _lock_slot(slot_id: int) -> Slot | None:
 
 
 def hold(slot_id: int, quantities: dict[int, int], user: User | None = None, email: str = "",
-         participants: list[str] | None = None, booked_by: User | None = None) -> Order:
+         participants: list | None = None, booked_by: User | None = None) -> Order:
     """Hold seats for ``hold_seconds()``: a PENDING order with its tickets.
+
+    ``participants`` gives the tickets, in order, their participant: a name, or a
+    ``(name, age)`` pair (age None when not asked; else 0..120).
 
     ``quantities`` maps ticket type ids of this slot to numbers of seats. Raises SlotFull
     when not enough seats are left (counted under the slot's row lock), DomainError for
@@ -118,7 +121,12 @@ def hold(slot_id: int, quantities: dict[int, int], user: User | None = None, ema
             if n > type_left:
                 raise SlotFull(_l("Sorry, only %(n)d “%(name)s” tickets are left.",
                                   n=max(0, type_left), name=ticket_type.name))
-    names = list(participants or [])
+    names = []
+    for entry in participants or []:
+        name, age = (entry, None) if isinstance(entry, str) else (entry[0], entry[1])
+        if age is not None and not 0 <= int(age) <= 120:
+            raise DomainError(_l("The age must be between 0 and 120."), field="participants")
+        names.append(((name or "").strip()[:120], None if age is None else int(age)))
     order = Order(
         territory_id=slot.territory_id, user_id=user.id if user else None,
         email=(email or (user.email if user else "")).strip().lower(), status=Order.PENDING,
@@ -130,9 +138,10 @@ def hold(slot_id: int, quantities: dict[int, int], user: User | None = None, ema
     for type_id in sorted(quantities):
         ticket_type = types[type_id]
         for _ in range(quantities[type_id]):
+            name, age = names.pop(0) if names else ("", None)
             order.tickets.append(Ticket(
                 territory_id=slot.territory_id, slot_id=slot.id, ticket_type_id=type_id,
-                price_cents=ticket_type.price_cents, participant_name=(names.pop(0) if names else "")[:120],
+                price_cents=ticket_type.price_cents, participant_name=name, participant_age=age,
             ))
             total += ticket_type.price_cents
     order.total_cents = total

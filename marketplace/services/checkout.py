@@ -141,6 +141,11 @@ def _settle(payment: Payment, order: Order, status: ProviderStatus) -> CheckoutR
     hold_over = order.hold_expires_at is not None and order.hold_expires_at <= utcnow()
     if order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and not hold_over:
         booking.transition(order, Order.PAID)
+        # The one place a card payment makes an order paid, whether the webhook or the
+        # return URL got here first: the confirmation is queued once, sent after commit.
+        from marketplace.services.tickets import send_confirmation
+
+        send_confirmation(order)
         return CheckoutResult("paid", payment.id, _l("Your booking is paid."))
     # Paid after the hold ran out (or the order was cancelled): the seats may be sold to
     # someone else, so the money goes back rather than risking an oversell.

@@ -18,8 +18,12 @@ def external_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
-def send_mail(to: str, template: str, locale: str | None = None, territory=None, **context) -> OutboxMessage:
+def send_mail(to: str, template: str, locale: str | None = None, territory=None, attachments: str = "",
+              **context) -> OutboxMessage:
     """Queue ``templates/email/<template>.txt`` (first line ``Subject: ...``) to ``to``.
+
+    ``attachments`` names what to attach, built at delivery time (e.g. ``order:<id>``: the
+    order's .ics and ticket QR codes; see ``services.tickets.attachments_for``).
 
     Must be called inside the transaction that causes the e-mail; nothing is sent if it
     rolls back.
@@ -33,6 +37,7 @@ def send_mail(to: str, template: str, locale: str | None = None, territory=None,
         subject=subject[:250],
         body_text=body.strip() + "\n",
         territory_id=territory.id if territory is not None else None,
+        attachments=attachments or "",
     )
     db.session.add(message)
     db.session.flush()

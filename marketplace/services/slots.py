@@ -197,14 +197,16 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def attendees_csv(slot: Slot, header: list[str]) -> str:
-    """The attendee list as Italian Excel opens it: UTF-8 with BOM, semicolons."""
+def attendees_csv(slot: Slot, header: list[str], with_age: bool = False) -> str:
+    """The attendee list as Italian Excel opens it: UTF-8 with BOM, semicolons. With
+    ``with_age`` the second column is the participant's age (``header`` names it)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
     for ticket in attendees(slot):
         checked = ticket.checked_in_at.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M") if ticket.checked_in_at else ""
-        writer.writerow([_csv_cell(v) for v in (ticket.participant_name, ticket.ticket_type.name,
+        age = ["" if ticket.participant_age is None else str(ticket.participant_age)] if with_age else []
+        writer.writerow([_csv_cell(v) for v in (ticket.participant_name, *age, ticket.ticket_type.name,
                                                  ticket.order.code, ticket.order.email, checked)])
     return "\ufeff" + out.getvalue()
 
