@@ -176,7 +176,7 @@ def test_missing_consent_is_refused_and_holds_nothing(client, desk, db):
     assert _outbox(db, desk.citizen.email) == []
 
 
-def test_paid_at_the_desk_confirms_the_payment_through_the_ledger(client, desk, db):
+def test_paid_at_the_desk_confirms_the_payment_through_the_ledger(app, client, desk, db):
     login(client, desk.operator.email)
     _find(client, desk, desk.citizen.email)
     adult, reduced = desk.paid_types
@@ -194,6 +194,16 @@ def test_paid_at_the_desk_confirms_the_payment_through_the_ledger(client, desk, 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "20,00" in page or "20.00" in page
     assert any(order.code in m.body_text for m in _outbox(db, "mario.rossi@example.org"))
+
+    # Cash is given back at the desk: the citizen cannot cancel it online and lose it.
+    citizen_client = app.test_client()
+    login(citizen_client, desk.citizen.email)
+    detail = f"/t/{desk.territory.slug}/bookings/{order.code}"
+    assert "Prenotato per tuo conto da Paola Sportello allo sportello di Territorio Pianura" in \
+        citizen_client.get(detail).get_data(as_text=True)
+    post(citizen_client, f"{detail}/cancel", {}, token_from=detail)
+    (order,) = _orders(db, desk.territory)
+    assert order.status == Order.PAID
 
 
 def test_payment_link_holds_the_seats_longer_and_e_mails_the_checkout(app, client, desk, db):
