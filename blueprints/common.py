@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from marketplace.extensions import db
 from tenants.resolution import public_path
 from marketplace.services import DomainError
-from marketplace.services.authz import is_coordinator, staff_cooperative_ids
+from marketplace.services.authz import is_coordinator, is_help_desk, staff_cooperative_ids
 
 
 def login_required_here(view):
@@ -46,6 +46,21 @@ def coordinator_required(view):
         if g.get("territory") is None:
             abort(404)
         if not (is_coordinator() or current_user.is_platform_admin):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def help_desk_required(view):
+    """Help-desk operators or coordinators of the territory in the URL."""
+
+    @functools.wraps(view)
+    @login_required_here
+    def wrapper(*args, **kwargs):
+        if g.get("territory") is None:
+            abort(404)
+        if not is_help_desk():
             abort(403)
         return view(*args, **kwargs)
 

@@ -147,6 +147,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(coop_requests_bp, url_prefix="/t/<territory>/cooperative")
     app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
     app.register_blueprint(cooperative_bp, url_prefix="/t/<territory>/cooperative")
+    from blueprints.helpdesk.routes import bp as helpdesk_bp
+
+    app.register_blueprint(helpdesk_bp, url_prefix="/t/<territory>/helpdesk")
     app.register_blueprint(hsds_bp, url_prefix="/t/<territory>/hsds")
     app.register_blueprint(payment_webhooks_bp)  # /payments/stripe/webhook
     register_api(app)  # /api/v1 (flask-smorest), its OpenAPI document and docs

@@ -129,6 +129,9 @@ class Config:
     CANCELLATION_HOURS = int(os.environ.get("CANCELLATION_HOURS", "48"))
     # How long a seat freed for the first in a waiting list stays held for them.
     WAITLIST_OFFER_HOURS = int(os.environ.get("WAITLIST_OFFER_HOURS", "24"))
+    # How long seats booked at a help desk stay held while the citizen pays by the e-mailed
+    # link (never past the date's start).
+    ASSISTED_HOLD_HOURS = int(os.environ.get("ASSISTED_HOLD_HOURS", "24"))
 
     def __init__(self) -> None:
         self.SECRET_KEY = _secret_key()

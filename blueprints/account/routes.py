@@ -284,4 +284,6 @@ def accept_invitation(token: str):
 def _landing_for(invitation) -> str:
     if invitation.role == Membership.COORDINATOR:
         return url_for("coordinator.dashboard")
+    if invitation.role == Membership.HELP_DESK:
+        return url_for("helpdesk.index")
     return url_for("cooperative.home", coop_id=invitation.cooperative_id)

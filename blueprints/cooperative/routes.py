@@ -508,3 +508,6 @@ def slot_checkin(cooperative, service_id: int, slot_id: int):
         code = 422
     return render_template("cooperative/slot_checkin.html", cooperative=cooperative, service=service, slot=slot,
                            form=form, checked=checked, already=already), code
+
+
+from blueprints.cooperative import assisted as _assisted  # noqa: E402,F401  (its routes join this blueprint)

@@ -24,6 +24,13 @@ class InvitePersonForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=EMAIL_VALIDATORS)
 
 
+class InviteTeamForm(InvitePersonForm):
+    role = RadioField(_l("Role"), choices=[
+        ("coordinator", _l("Coordinator")),
+        ("help_desk", _l("Help desk operator (books for citizens who are not online)")),
+    ], default="coordinator", validators=[DataRequired(_l("Choose a role."))])
+
+
 class StatusForm(FlaskForm):
     status = HiddenField(validators=[DataRequired()])
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from blueprints.common import ActionForm, coordinator_required, form_error, get_or_404
 from blueprints.coordinator.forms import (
-    CategoryForm, InviteCooperativeForm, InvitePersonForm, MunicipalityForm, SendBackForm,
+    CategoryForm, InviteCooperativeForm, InvitePersonForm, InviteTeamForm, MunicipalityForm, SendBackForm,
     StatusForm, TerritoryTextsForm, UnpublishForm,
 )
 from marketplace.services import territories
@@ -135,10 +135,10 @@ def invite_staff(coop_id: int):
 @bp.route("/team", methods=["GET", "POST"])
 @coordinator_required
 def team():
-    form = InvitePersonForm()
+    form = InviteTeamForm()
     if form.validate_on_submit():
         try:
-            invitations.invite(g.territory, form.email.data, Membership.COORDINATOR, current_user)
+            invitations.invite(g.territory, form.email.data, form.role.data, current_user)
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc, "email")
@@ -150,11 +150,15 @@ def team():
         select(User).join(Membership, Membership.user_id == User.id)
         .where(Membership.role == Membership.COORDINATOR).order_by(User.full_name)
     ).scalars().all()
+    help_desk = db.session.execute(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.role == Membership.HELP_DESK).order_by(User.full_name)
+    ).scalars().all()
     pending = db.session.execute(
-        select(Invitation).where(Invitation.role == Membership.COORDINATOR,
+        select(Invitation).where(Invitation.role.in_((Membership.COORDINATOR, Membership.HELP_DESK)),
                                  Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
     ).scalars().all()
-    return render_template("coordinator/team.html", form=form, coordinators=coordinators,
+    return render_template("coordinator/team.html", form=form, coordinators=coordinators, help_desk=help_desk,
                            invitations=pending, action_form=ActionForm()), 422 if form.errors else 200
 
 

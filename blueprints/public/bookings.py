@@ -207,6 +207,10 @@ def cancel(code: str):
     order = _my_order(code)
     if not ActionForm().validate_on_submit():
         abort(400)
+    if any(p.provider == checkout_service.DESK and p.status == Payment.CONFIRMED for p in order.payments):
+        # Cash or POS at a desk is given back at the desk, not by this button.
+        flash(_("This booking was paid at the desk: ask the desk to cancel it and give you the money back."), "danger")
+        return redirect(url_for("bookings.detail", code=order.code))
     try:
         if order.status == Order.PAID and order.total_cents > 0:
             checkout_service.cancel_paid(order, current_app.config["CANCELLATION_HOURS"])

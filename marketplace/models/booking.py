@@ -108,6 +108,12 @@ class Order(TenantMixin, db.Model):
     tickets: Mapped[list["Ticket"]] = relationship(back_populates="order", order_by="Ticket.id")
     payments: Mapped[list["Payment"]] = relationship(back_populates="order", order_by="Payment.id")
     ledger: Mapped[list["LedgerEntry"]] = relationship(back_populates="order", order_by="LedgerEntry.id")
+    booked_by = relationship("User", foreign_keys=[booked_by_id])
+
+    @property
+    def is_assisted(self) -> bool:
+        """Booked by staff on the citizen's behalf (help desk or cooperative)."""
+        return self.booked_by_id is not None and self.channel != self.ONLINE
 
     @property
     def holds_seats(self) -> bool:

@@ -57,7 +57,16 @@ class User(UserMixin, db.Model):
 
     @property
     def display_name(self) -> str:
-        return self.full_name or self.email
+        return self.full_name or (self.email if self.has_email else self.phone) or self.email
+
+    # A citizen registered at a help desk with a phone number only gets a unique address
+    # under this reserved domain (RFC 2606 ".invalid": nothing is ever delivered there).
+    NO_EMAIL_DOMAIN = "no-email.invalid"
+
+    @property
+    def has_email(self) -> bool:
+        """False for a phone-only citizen and for deleted accounts: no e-mail may be sent."""
+        return bool(self.email) and not self.email.endswith(".invalid")
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
@@ -74,7 +83,8 @@ class Membership(TenantMixin, db.Model):
 
     COORDINATOR = "coordinator"
     STAFF = "staff"
-    ROLES = (COORDINATOR, STAFF)
+    HELP_DESK = "help_desk"  # a territory help desk (Social Point): books on citizens' behalf
+    ROLES = (COORDINATOR, STAFF, HELP_DESK)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(

@@ -42,3 +42,8 @@ def staff_cooperative_ids(user=None) -> set[int]:
         for m in memberships_here(user)
         if m.role == Membership.STAFF and m.cooperative_id is not None
     }
+
+
+def is_help_desk(user=None) -> bool:
+    """May book on citizens' behalf at the territory's help desk (operators and coordinators)."""
+    return bool({Membership.HELP_DESK, Membership.COORDINATOR} & roles_here(user))

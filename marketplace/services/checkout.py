@@ -179,6 +179,37 @@ def refund_card(payment: Payment, amount_cents: int) -> LedgerEntry:
                          idempotency_key=f"stripe:{refund_id}", provider_ref=refund_id)
 
 
+DESK = "desk"
+
+
+def pay_at_desk(order: Order, staff_user) -> Payment:
+    """The citizen paid the order's total at a help desk or cooperative counter (cash or
+    POS), to ``staff_user``: a confirmed "desk" Payment, one CHARGE in the ledger, the
+    order paid. Raises DomainError if the order cannot be paid now (nothing written)."""
+    if order.total_cents <= 0:
+        raise DomainError(_l("This booking has nothing to pay."))
+    if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
+        raise DomainError(_l("This booking can no longer be paid."))
+    if order.hold_expires_at is not None and order.hold_expires_at <= utcnow():
+        raise DomainError(_l("Your reservation expired. Please choose your seats again."))
+    if any(p.provider == PROVIDER and p.status == Payment.PENDING for p in order.payments):
+        # The citizen may be paying by card right now: taking cash too could charge twice.
+        raise DomainError(_l("A card payment was started for this booking: wait for it to finish "
+                             "or expire before taking the money at the desk."))
+    payment = Payment(territory_id=order.territory_id, order_id=order.id, order=order,
+                      provider=DESK, amount_cents=order.total_cents, status=Payment.CREATED)
+    db.session.add(payment)
+    db.session.flush()
+    ref = get_provider(DESK).start(payment, staff_user=staff_user)["provider_ref"]
+    payment.provider_ref = ref
+    db.session.flush()
+    payment = ledger.lock_payment(payment.id)
+    ledger.record(payment, LedgerEntry.CHARGE, payment.amount_cents,
+                  idempotency_key=f"desk:{ref}:charge", provider_ref=ref)
+    booking.transition(order, Order.PAID)
+    return payment
+
+
 def cancel_paid(order: Order, cancellation_hours: int) -> int:
     """Cancel a paid booking within the cancellation period, refunding every card payment
     in full through Stripe and the ledger; the seats return to sale. Returns the cents

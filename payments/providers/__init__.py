@@ -10,6 +10,10 @@ def get_provider(name: str) -> PaymentProvider:
         from payments.providers.stripe import StripeProvider
 
         return StripeProvider.from_config()
+    if name == "desk":
+        from payments.providers.desk import DeskProvider
+
+        return DeskProvider()
     raise KeyError(name)
 
 

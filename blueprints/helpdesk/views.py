@@ -1,0 +1,192 @@
+"""The assisted-booking pages, shared by the territory help desk (``/helpdesk``) and a
+cooperative's own counter (``/cooperative/<id>/assisted``). A ``Desk`` says which one is
+serving: its channel, its cooperative (if any) and how to build its URLs. The routes
+check the role; these views load, act through ``services.assisted`` and commit once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from blueprints.common import form_error, get_or_404
+from blueprints.helpdesk.forms import AssistedBookForm, FindCitizenForm, NewCitizenForm
+from marketplace.extensions import db
+from marketplace.models import Cooperative, Order, Slot, User
+from marketplace.services import DomainError, assisted, booking
+
+SESSION_KEY = "assisted_citizens"
+REMEMBERED = 20
+
+
+@dataclass
+class Desk:
+    channel: str
+    cooperative: Cooperative | None = None
+
+    def url(self, name: str, **values) -> str:
+        if self.cooperative is not None:
+            return url_for(f"cooperative.assisted_{name}", coop_id=self.cooperative.id, **values)
+        return url_for(f"helpdesk.{name}", **values)
+
+    @property
+    def place(self) -> str:
+        return self.cooperative.name if self.cooperative is not None else g.territory.name
+
+
+def help_desk() -> Desk:
+    return Desk(Order.HELP_DESK)
+
+
+def cooperative_desk(cooperative: Cooperative) -> Desk:
+    return Desk(Order.COOPERATIVE, cooperative)
+
+
+# Citizens the operator found or created in this session: the only ones the booking pages
+# accept, so an account id typed into a URL cannot be booked for (or looked at).
+def _remember(users: list[User]) -> None:
+    ids = [u.id for u in users] + [i for i in session.get(SESSION_KEY, []) if i not in {u.id for u in users}]
+    session[SESSION_KEY] = ids[:REMEMBERED]
+
+
+def _citizen() -> User | None:
+    raw = request.args.get("citizen", "")
+    if not raw.isdigit() or int(raw) not in session.get(SESSION_KEY, []):
+        return None
+    user = db.session.get(User, int(raw))
+    return user if user is not None and user.deleted_at is None else None
+
+
+def _find_page(desk: Desk, find_form=None, new_form=None, results=None, searched=False, code=200):
+    return render_template("helpdesk/index.html", desk=desk,
+                           find_form=find_form or FindCitizenForm(prefix="find", formdata=None),
+                           new_form=new_form or NewCitizenForm(prefix="new", formdata=None),
+                           results=results or [], searched=searched), code
+
+
+def index(desk: Desk):
+    """Find the citizen by e-mail or phone (exact match), or offer to create an account."""
+    find_form = FindCitizenForm(prefix="find")
+    if request.method == "POST":
+        if not find_form.validate_on_submit():
+            return _find_page(desk, find_form=find_form, code=422)
+        contact = find_form.contact.data.strip()
+        results = assisted.find_citizens(contact)
+        _remember(results)
+        new_form = NewCitizenForm(prefix="new", formdata=None)
+        if "@" in contact:
+            new_form.email.data = contact
+        else:
+            new_form.phone.data = contact
+        return _find_page(desk, find_form=find_form, new_form=new_form, results=results, searched=True)
+    return _find_page(desk)
+
+
+def new_citizen(desk: Desk):
+    form = NewCitizenForm(prefix="new")
+    if form.validate_on_submit():
+        try:
+            user = assisted.create_citizen(form.full_name.data, form.email.data, form.phone.data,
+                                           form.language.data, territory=g.territory)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            _remember([user])
+            if user.has_email:
+                flash(_("Account created: %(name)s will receive an e-mail to choose a password.",
+                        name=user.display_name), "success")
+            else:
+                flash(_("Account created for %(name)s.", name=user.display_name), "success")
+            return redirect(desk.url("services", citizen=user.id))
+    return _find_page(desk, new_form=form, code=422)
+
+
+def services(desk: Desk):
+    citizen = _citizen()
+    if citizen is None:
+        flash(_("First find or create the citizen you are booking for."), "warning")
+        return redirect(desk.url("index"))
+    rows = assisted.upcoming_slots(assisted.bookable_services(desk.cooperative))
+    return render_template("helpdesk/services.html", desk=desk, citizen=citizen,
+                           rows=[(slot, booking.seats_left(slot)) for slot in rows])
+
+
+def book(desk: Desk, slot_id: int):
+    slot = get_or_404(Slot, slot_id)
+    try:
+        service = assisted.check_bookable(slot, desk.cooperative)
+    except DomainError:
+        abort(404)
+    citizen = _citizen()
+    if citizen is None:
+        flash(_("First find or create the citizen you are booking for."), "warning")
+        return redirect(desk.url("index"))
+    form = AssistedBookForm()
+    quantities: dict[int, int] = {}
+    names: list[str] = []
+    code = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        for ticket_type in slot.ticket_types:
+            raw = (request.form.get(f"qty-{ticket_type.id}") or "0").strip()
+            if not raw.isdigit() or len(raw) > 4:
+                form.form_errors.append(_("%(name)s: enter a whole number.", name=ticket_type.name))
+                continue
+            quantities[ticket_type.id] = int(raw)
+        names = [n.strip() for n in request.form.getlist("participant")]
+        if not form.form_errors:
+            try:
+                order = assisted.book_for(slot, quantities, citizen, current_user._get_current_object(),
+                                          desk.channel, consent=bool(form.consent.data),
+                                          participants=[n for n in names if n], payment=form.payment.data,
+                                          cooperative=desk.cooperative, territory=g.territory)
+            except DomainError as exc:
+                db.session.rollback()
+                form_error(form, exc)
+            else:
+                db.session.commit()
+                if order.status == Order.PAID:
+                    flash(_("The booking is confirmed."), "success")
+                else:
+                    flash(_("The seats are held: we sent %(email)s the link to pay.", email=order.email), "success")
+                return redirect(desk.url("confirmation", code=order.code))
+        code = 422
+    return render_template("helpdesk/book.html", desk=desk, citizen=citizen, slot=slot, service=service,
+                           seats_left=booking.seats_left(slot), form=form, quantities=quantities,
+                           names=names), code
+
+
+def _order(desk: Desk, code: str) -> Order:
+    order = db.session.execute(select(Order).where(Order.code == (code or "").upper())).scalar_one_or_none()
+    if order is None or not assisted.may_see(order, current_user, desk.channel, desk.cooperative):
+        abort(404)
+    return order
+
+
+def confirmation(desk: Desk, code: str):
+    """A printable confirmation to hand to the citizen."""
+    order = _order(desk, code)
+    citizen = db.session.get(User, order.user_id) if order.user_id else None
+    return render_template("helpdesk/confirmation.html", desk=desk, order=order, citizen=citizen,
+                           place=_place(order.tickets[0].slot) if order.tickets else "")
+
+
+def _place(slot: Slot) -> str:
+    """Where the date takes place: its own location, else the service's only one."""
+    locations = slot.service.locations
+    location = next((loc for loc in locations if loc.id == slot.location_id), None) \
+        or (locations[0] if len(locations) == 1 else None)
+    if location is None:
+        return ""
+    return ", ".join(p for p in (location.name, location.address, location.municipality.name) if p)
+
+
+def bookings(desk: Desk):
+    orders = assisted.bookings_by(current_user, desk.channel, desk.cooperative)
+    return render_template("helpdesk/bookings.html", desk=desk, orders=orders)
