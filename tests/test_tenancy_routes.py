@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
-from marketplace.models import Membership, Order, Payment
+from marketplace.models import Membership, Order, Payment, WaitlistEntry
 from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
 
@@ -23,7 +23,7 @@ from tests.conftest import csrf_token, login
 TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "category_id": "category", "municipality_id": "municipality",
                   "service_id": "service", "image_id": "image", "organization_id": "cooperative", "code": "order", "payment_id": "payment",
-                  "slot_id": "slot"}
+                  "slot_id": "slot", "waitlist_entry_id": "waitlist_entry"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
 TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
@@ -78,6 +78,9 @@ def world(make):
             territory_id=territory.id, user_id=user.id, email=user.email, status=Order.PAID))
         objects[territory.slug]["payment"] = make._save(Payment(
             territory_id=territory.id, order_id=order.id, provider="stripe", amount_cents=0))
+        objects[territory.slug]["waitlist_entry"] = make._save(WaitlistEntry(
+            territory_id=territory.id, slot_id=objects[territory.slug]["slot"].id, user_id=user.id,
+            email=user.email, quantity=1))
     return a, b, objects, user
 
 

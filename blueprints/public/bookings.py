@@ -10,7 +10,7 @@ from blueprints.common import ActionForm, get_or_404, login_required_here
 from marketplace.extensions import db, rate_limit
 from marketplace.models import Order, Payment, Service, Slot, Ticket
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking
+from marketplace.services import DomainError, booking, waitlist
 from marketplace.services import checkout as checkout_service
 from marketplace.services.mail import external_url, send_mail
 from payments.providers import ProviderError
@@ -44,6 +44,8 @@ def book(slot_id: int):
     slot = _bookable_slot(slot_id)
     errors: list[str] = []
     quantities: dict[int, int] = {}
+    if request.method == "GET":
+        waitlist_views.pass_on_free_seats(slot)
     if request.method == "POST":
         if not ActionForm().validate_on_submit():
             abort(400)
@@ -71,7 +73,8 @@ def book(slot_id: int):
                 return redirect(url_for("bookings.checkout", code=order.code))
     return render_template("public/book.html", slot=slot, service=slot.service,
                            seats_left=booking.seats_left(slot), errors=errors, quantities=quantities,
-                           form=ActionForm()), 422 if errors else 200
+                           form=ActionForm(), **waitlist_views.book_page_context(
+                               slot, wanted=sum(quantities.values()) if errors else 0)), 422 if errors else 200
 
 
 def _confirmation_mail(order: Order, slot: Slot) -> None:
@@ -92,7 +95,8 @@ def checkout(code: str):
     minutes_left = 0 if expired or not order.hold_expires_at else \
         max(1, int((order.hold_expires_at - utcnow()).total_seconds() // 60))
     card = None
-    if not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and card_payments_enabled():
+    if not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and order.total_cents > 0 \
+            and card_payments_enabled():
         try:
             payment, data = checkout_service.start_card_payment(order)
         except (DomainError, ProviderError) as exc:
@@ -144,7 +148,8 @@ def my_bookings():
     now = utcnow()
     upcoming = [o for o in orders if o.tickets and o.tickets[0].slot.starts_at >= now and o.status != Order.CANCELLED]
     past = [o for o in orders if o not in upcoming]
-    return render_template("public/my_bookings.html", upcoming=upcoming, past=past)
+    return render_template("public/my_bookings.html", upcoming=upcoming, past=past,
+                           waiting=waitlist.active_for_user(current_user.id), form=ActionForm())
 
 
 @bp.route("/bookings/<code>")
@@ -172,3 +177,6 @@ def cancel(code: str):
         db.session.commit()
         flash(_("Your booking is cancelled; the seats are free for others."), "success")
     return redirect(url_for("bookings.detail", code=order.code))
+
+
+from blueprints.public import waitlist as waitlist_views  # noqa: E402 - its routes use this blueprint
