@@ -277,7 +277,12 @@ def test_the_cron_scheduler_runs_the_clean_up_every_minute(app, db, make, run_jo
         assert result.exit_code == 0, result.output
         assert "registered marketplace.jobs.cleanup_everywhere" in result.output
         assert "every 60 seconds" in result.output and "enqueued" in result.output
-        assert run_jobs() >= 1  # a worker runs the clean-up it enqueued
+        from marketplace.queue import get_queue
+
+        with app.app_context():
+            queued = [job.func_name for job in get_queue("default", app).jobs]
+        assert queued == ["marketplace.jobs.cleanup_everywhere"]
+        run_jobs()  # a worker runs the clean-up the scheduler enqueued
     else:
         result = runner.invoke(args=["cron", "--once"])
         assert result.exit_code != 0 and "REDIS_URL" in result.output

@@ -112,7 +112,8 @@ def active_for_user(user_id: int) -> list[tuple[WaitlistEntry, int | None]]:
     """The user's waiting and offered entries for dates still to come, with positions."""
     entries = db.session.execute(
         select(WaitlistEntry).join(Slot, Slot.id == WaitlistEntry.slot_id)
-        .where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(ACTIVE), Slot.starts_at > utcnow())
+        .where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(ACTIVE), Slot.status == Slot.OPEN,
+               Slot.starts_at > utcnow())
         .order_by(Slot.starts_at)
     ).scalars().all()
     return [(entry, position(entry)) for entry in entries]
