@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev run test translations extract-messages browser worker clean bench-tools bench-catalogue
+.PHONY: install install-dev run test translations extract-messages browser worker cron clean bench-tools bench-catalogue
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ run: install
 
 worker: install
 	$(FLASK) --app wsgi worker
+
+# Periodic jobs (clean-up of expired holds and waiting-list offers); needs REDIS_URL and a worker.
+cron: install
+	$(FLASK) --app wsgi cron
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

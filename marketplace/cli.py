@@ -22,6 +22,23 @@ def _fail(exc: DomainError):
     raise click.ClickException(str(exc.message))
 
 
+CLEANUP_INTERVAL_SECONDS = 60
+
+
+def cron_scheduler(connection, app=None):
+    """An RQ cron scheduler with the periodic jobs registered: ``cleanup_everywhere``
+    every minute on the default queue (a worker runs it)."""
+    from rq.cron import CronScheduler
+
+    from marketplace.jobs import cleanup_everywhere
+    from marketplace.queue import queue_name
+
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(cleanup_everywhere, queue_name("default", app),
+                       interval=CLEANUP_INTERVAL_SECONDS, job_timeout=300)
+    return scheduler
+
+
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command():
@@ -115,3 +132,23 @@ def register_cli(app: Flask) -> None:
         names = queues or QUEUES
         worker = SimpleWorker([get_queue(n) for n in names], connection=redis_connection())
         worker.work(burst=burst, with_scheduler=False)
+
+    @app.cli.command("cron")
+    @click.option("--once", is_flag=True, help="Enqueue the jobs that are due, then stop.")
+    def cron_command(once):
+        """Run the scheduler of periodic jobs (clean-up of expired holds and waiting-list
+        offers, every minute); a worker executes them."""
+        from marketplace.queue import redis_connection
+
+        if not current_app.config.get("REDIS_URL"):
+            raise click.ClickException("REDIS_URL is not set: no scheduler without Redis "
+                                       "(expired holds are still ignored when seats are counted)")
+        scheduler = cron_scheduler(redis_connection())
+        for cron_job in scheduler.get_jobs():
+            click.echo(f"registered {cron_job.func_name} on {cron_job.queue_name} "
+                       f"every {cron_job.interval} seconds")
+        if once:
+            for cron_job in scheduler.enqueue_jobs():
+                click.echo(f"enqueued {cron_job.func_name}")
+            return
+        scheduler.start()

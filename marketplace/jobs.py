@@ -81,3 +81,58 @@ def deliver_email(message_id: int) -> None:
         message.transport = "outbox"
     message.sent_at = utcnow()
     db.session.commit()
+
+
+@job
+def offer_freed_seats_job(territory_id: int, slot_id: int) -> None:
+    """Offer a slot's free seats to its waiting list, inside the slot's territory. Idempotent."""
+    from marketplace.services import waitlist
+    from tenants.scoping import territory_scope
+
+    with territory_scope(territory_id):
+        try:
+            waitlist.offer_freed_seats(slot_id)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+
+
+@job
+def cleanup_everywhere() -> dict[str, int]:
+    """For every active territory: expire lapsed holds and waiting-list offers, then offer
+    the freed seats to the next in line. Run every minute by ``flask cron``. Returns
+    {territory slug: number of new offers}."""
+    import logging
+
+    from sqlalchemy import select
+
+    from marketplace.models import Territory
+    from marketplace.services import booking, waitlist
+    from tenants.scoping import territory_scope
+
+    log = logging.getLogger("marketplace.jobs")
+    territories = db.session.execute(
+        select(Territory.id, Territory.slug).where(Territory.status == Territory.ACTIVE).order_by(Territory.id)
+    ).all()
+    offers: dict[str, int] = {}
+    for territory_id, slug in territories:
+        with territory_scope(territory_id):
+            try:
+                slot_ids = waitlist.cleanup()
+                db.session.commit()
+            except Exception:  # noqa: BLE001 - one territory's trouble must not stop the others
+                db.session.rollback()
+                log.exception("clean-up of territory %s failed", slug)
+                continue
+            offers[slug] = 0
+            for slot_id in sorted(slot_ids):
+                try:
+                    offers[slug] += len(waitlist.offer_freed_seats(slot_id))
+                    db.session.commit()
+                except booking.Busy:
+                    db.session.rollback()  # busy selling: the next run offers them
+                except Exception:  # noqa: BLE001
+                    db.session.rollback()
+                    log.exception("waiting list of slot %s failed", slot_id)
+    return offers

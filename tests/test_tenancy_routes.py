@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
-from marketplace.models import Membership, Order, Payment, ServiceRequest
+from marketplace.models import Membership, Order, Payment, ServiceRequest, WaitlistEntry
 from marketplace.models.base import utcnow
 from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
@@ -24,7 +24,8 @@ from tests.conftest import csrf_token, login
 TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "category_id": "category", "municipality_id": "municipality",
                   "service_id": "service", "image_id": "image", "organization_id": "cooperative", "code": "order", "payment_id": "payment",
-                  "slot_id": "slot", "request_id": "service_request", "request_code": "service_request"}
+                  "slot_id": "slot", "request_id": "service_request", "request_code": "service_request",
+                  "waitlist_entry_id": "waitlist_entry"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
 TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
@@ -85,6 +86,9 @@ def world(make):
             territory_id=territory.id, service_id=objects[territory.slug]["service"].id, user_id=user.id,
             email=user.email, beneficiary_name="Anna", status=ServiceRequest.ACCEPTED,
             starts_at=utcnow() + dt.timedelta(days=3)))
+        objects[territory.slug]["waitlist_entry"] = make._save(WaitlistEntry(
+            territory_id=territory.id, slot_id=objects[territory.slug]["slot"].id, user_id=user.id,
+            email=user.email, quantity=1))
     return a, b, objects, user
 
 

@@ -18,7 +18,7 @@ from marketplace.extensions import db
 from marketplace.models import (
     Category, Cooperative, Invitation, Membership, Municipality, Service, ServiceImage, Slot, User,
 )
-from marketplace.services import DomainError, booking, catalogue, cooperatives, invitations, slots
+from marketplace.services import DomainError, booking, catalogue, cooperatives, invitations, slots, waitlist
 from marketplace.services.authz import staff_cooperative_ids
 
 bp = Blueprint("cooperative", __name__)
@@ -411,7 +411,7 @@ def _slot_page(cooperative, service, slot, ticket_form=None, cancel_form=None, c
         "cooperative/slot.html", cooperative=cooperative, service=service, slot=slot,
         attendees=slots.attendees(slot), taken=booking.seats_taken(slot.id), paid_people=slots.paid_people(slot),
         ticket_form=ticket_form or TicketTypeForm(formdata=None), cancel_form=cancel_form or CancelSlotForm(formdata=None),
-        format_euros=format_euros), code
+        format_euros=format_euros, waitlist=waitlist.for_slot(slot)), code
 
 
 @bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>")

@@ -11,7 +11,7 @@ from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
 from marketplace.models import Order, Payment, Service, Slot, Ticket
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking
+from marketplace.services import DomainError, booking, waitlist
 from marketplace.services import checkout as checkout_service
 from marketplace.services import tickets as tickets_service
 from payments.providers import ProviderError
@@ -47,6 +47,8 @@ def book(slot_id: int):
     errors: list[str] = []
     quantities: dict[int, int] = {}
     people = None  # the details step (one row per seat) when the service asks for them
+    if request.method == "GET":
+        waitlist_views.pass_on_free_seats(slot)
     if request.method == "POST":
         if not ActionForm().validate_on_submit():
             abort(400)
@@ -78,7 +80,8 @@ def book(slot_id: int):
                 return redirect(url_for("bookings.checkout", code=order.code))
     return render_template("public/book.html", slot=slot, service=slot.service,
                            seats_left=booking.seats_left(slot), errors=errors, quantities=quantities,
-                           asks=asks, people=people, form=ActionForm()), 422 if errors else 200
+                           asks=asks, people=people, form=ActionForm(), **waitlist_views.book_page_context(
+                               slot, wanted=sum(quantities.values()) if errors else 0)), 422 if errors else 200
 
 
 def _participant_step(slot: Slot, quantities: dict[int, int], asks: str, errors: list[str]):
@@ -118,7 +121,8 @@ def checkout(code: str):
     minutes_left = 0 if expired or not order.hold_expires_at else \
         max(1, int((order.hold_expires_at - utcnow()).total_seconds() // 60))
     card = None
-    if not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and card_payments_enabled():
+    if not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and order.total_cents > 0 \
+            and card_payments_enabled():
         try:
             payment, data = checkout_service.start_card_payment(order)
         except (DomainError, ProviderError) as exc:
@@ -171,7 +175,8 @@ def my_bookings():
 
     return render_template("public/my_bookings.html", upcoming=upcoming, past=past,
                            service_requests=service_requests.of_user(current_user.id),
-                           request_labels=service_requests.STATUS_LABELS)
+                           request_labels=service_requests.STATUS_LABELS,
+                           waiting=waitlist.active_for_user(current_user.id), form=ActionForm())
 
 
 @bp.route("/bookings/<code>")
@@ -223,3 +228,6 @@ def cancel(code: str):
         db.session.commit()
         flash(_("Your booking is cancelled; the seats are free for others."), "success")
     return redirect(url_for("bookings.detail", code=order.code))
+
+
+from blueprints.public import waitlist as waitlist_views  # noqa: E402 - its routes use this blueprint

@@ -162,6 +162,8 @@ def transition(order: Order, status: str) -> bool:
         order.hold_expires_at = None
     elif status == Order.CANCELLED:
         order.cancelled_at = utcnow()
+    from marketplace.services import waitlist  # noqa: PLC0415 - waitlist builds on this module
+    waitlist.order_status_changed(order)
     return True
 
 
@@ -199,3 +201,12 @@ def cancel_free(order: Order) -> None:
     transition(order, Order.CANCELLED)
     for ticket in order.tickets:
         ticket.status = Ticket.CANCELLED
+    _seats_freed(order)
+
+
+def _seats_freed(order: Order) -> None:
+    """After commit, the waiting lists of the order's slots get the seats it gave back."""
+    from marketplace.services import waitlist  # noqa: PLC0415 - waitlist builds on this module
+
+    for slot_id in sorted({t.slot_id for t in order.tickets}):
+        waitlist.seats_freed(slot_id)

@@ -234,4 +234,5 @@ def cancel_paid(order: Order, cancellation_hours: int) -> int:
     booking.transition(order, Order.CANCELLED)
     for ticket in order.tickets:
         ticket.status = Ticket.CANCELLED
+    booking._seats_freed(order)
     return refunded
