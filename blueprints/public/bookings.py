@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from blueprints.common import ActionForm, get_or_404, login_required_here
 from marketplace.extensions import db, rate_limit
-from marketplace.models import Order, Payment, Service, Slot, Ticket
+from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking
 from marketplace.services import checkout as checkout_service
@@ -21,7 +21,7 @@ bp = Blueprint("bookings", __name__)
 
 def _bookable_slot(slot_id: int) -> Slot:
     slot = get_or_404(Slot, slot_id)
-    service = db.session.get(Service, slot.service_id)
+    service = slot.service
     if service is None or not service.is_published or not service.cooperative.is_accredited:
         abort(404)
     return slot
@@ -42,6 +42,7 @@ def _my_order(code: str) -> Order:
 @rate_limit("CHECKOUT_RATE_LIMIT")
 def book(slot_id: int):
     slot = _bookable_slot(slot_id)
+    service = slot.service  # held here: hold() refreshes the slot, this stays in the identity map
     errors: list[str] = []
     quantities: dict[int, int] = {}
     if request.method == "POST":
@@ -64,12 +65,13 @@ def book(slot_id: int):
                 db.session.rollback()
                 errors.append(str(exc.message))
             else:
+                code, paid = order.code, order.status == Order.PAID  # read before commit expires them
                 db.session.commit()
-                if order.status == Order.PAID:
+                if paid:
                     flash(_("Your booking is confirmed."), "success")
-                    return redirect(url_for("bookings.detail", code=order.code))
-                return redirect(url_for("bookings.checkout", code=order.code))
-    return render_template("public/book.html", slot=slot, service=slot.service,
+                    return redirect(url_for("bookings.detail", code=code))
+                return redirect(url_for("bookings.checkout", code=code))
+    return render_template("public/book.html", slot=slot, service=service,
                            seats_left=booking.seats_left(slot), errors=errors, quantities=quantities,
                            form=ActionForm()), 422 if errors else 200
 
