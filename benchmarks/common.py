@@ -79,6 +79,7 @@ class Gunicorn:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"gunicorn died, see {self.log.name}")
                 time.sleep(0.3)
+        self.__exit__()  # never leave it running behind us
         raise SystemExit("gunicorn did not start in 120 s")
 
     def url(self, path: str) -> str:
@@ -86,7 +87,11 @@ class Gunicorn:
 
     def __exit__(self, *exc):
         os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
 
 
 def load(url: str, seconds: int = 5, connections: int = 16, headers: dict | None = None) -> dict:
