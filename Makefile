@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev run test translations extract-messages browser worker cron clean bench-tools bench-catalogue
+.PHONY: install install-dev run test translations extract-messages browser worker cron clean bench-tools bench-catalogue bench-booking
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-tools:
 
 bench-catalogue: install bench-tools
 	$(PY) -m benchmarks.catalogue
+
+bench-booking: install
+	$(PY) -m benchmarks.booking
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

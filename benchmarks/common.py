@@ -70,7 +70,7 @@ class Gunicorn:
              f"127.0.0.1:{self.port}", "--log-level", "warning", "--chdir", str(ROOT), self.app],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 120  # a busy machine imports slowly
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
@@ -79,14 +79,19 @@ class Gunicorn:
                 if self.proc.poll() is not None:
                     raise SystemExit(f"gunicorn died, see {self.log.name}")
                 time.sleep(0.3)
-        raise SystemExit("gunicorn did not start in 30 s")
+        self.__exit__()  # never leave it running behind us
+        raise SystemExit("gunicorn did not start in 120 s")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def __exit__(self, *exc):
         os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
 
 
 def load(url: str, seconds: int = 5, connections: int = 16, headers: dict | None = None) -> dict:

@@ -81,6 +81,27 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     return app
 
 
+class _RolesHere:
+    """``my_roles`` in templates, asked only when a template uses it (e-mails do not)."""
+
+    def __init__(self, roles_here):
+        self._roles_here = roles_here
+
+    def __contains__(self, role) -> bool:
+        return role in self._roles_here()
+
+    def __iter__(self):
+        return iter(self._roles_here())
+
+
+def _logged_user_id() -> int | None:
+    """The signed-in user's id for the request log, without reloading a row a commit expired."""
+    from sqlalchemy import inspect
+
+    state = inspect(current_user._get_current_object(), raiseerr=False)  # None: anonymous
+    return state.identity[0] if state is not None and state.identity else None
+
+
 def _select_locale() -> str:
     languages = ("it", "en")
     if not has_request_context():
@@ -289,10 +310,8 @@ def _register_hooks(app: Flask) -> None:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1)
                     if started
                     else None,
-                    "territory": territory.slug if territory is not None else None,
-                    "user_id": current_user.id
-                    if getattr(current_user, "is_authenticated", False)
-                    else None,
+                    "territory": (g.get("territory_slug") or territory.slug) if territory is not None else None,
+                    "user_id": _logged_user_id(),
                 }
             },
         )
@@ -307,5 +326,5 @@ def _register_hooks(app: Flask) -> None:
             "current_territory": g.get("territory"),
             "current_path": public_path(),
             "current_locale": str(get_locale()),
-            "my_roles": roles_here(),
+            "my_roles": _RolesHere(roles_here),
         }

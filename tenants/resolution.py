@@ -138,6 +138,7 @@ def _load_territory(endpoint, values) -> None:
         g.suspended_territory = territory
         abort(404)
     g.territory = territory
+    g.territory_slug = territory.slug  # read after a commit has expired the row: no query
     g._territory_scope_tokens = scoping.enter_territory(territory.id)
 
 
@@ -148,7 +149,7 @@ def _add_territory(endpoint, values) -> None:
     from flask import current_app
 
     if current_app.url_map.is_endpoint_expecting(endpoint, "territory"):
-        values["territory"] = territory.slug
+        values["territory"] = g.get("territory_slug") or territory.slug
 
 
 def _leave(exc=None) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from blueprints.common import ActionForm, get_or_404, login_required_here
 from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
-from marketplace.models import Order, Payment, Service, Slot, Ticket
+from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking, waitlist
 from marketplace.services import checkout as checkout_service
@@ -22,7 +22,7 @@ bp = Blueprint("bookings", __name__)
 
 def _bookable_slot(slot_id: int) -> Slot:
     slot = get_or_404(Slot, slot_id)
-    service = db.session.get(Service, slot.service_id)
+    service = slot.service
     if service is None or not service.is_published or not service.cooperative.is_accredited:
         abort(404)
     return slot
@@ -43,7 +43,8 @@ def _my_order(code: str) -> Order:
 @rate_limit("CHECKOUT_RATE_LIMIT")
 def book(slot_id: int):
     slot = _bookable_slot(slot_id)
-    asks = participants.asks_for(slot.service)
+    service = slot.service  # held here: hold() refreshes the slot, this stays in the identity map
+    asks = participants.asks_for(service)
     errors: list[str] = []
     quantities: dict[int, int] = {}
     people = None  # the details step (one row per seat) when the service asks for them
@@ -73,12 +74,13 @@ def book(slot_id: int):
                 if asks:
                     people = participants.read(request.form, sum(quantities.values()), asks)
             else:
+                code, paid = order.code, order.status == Order.PAID  # read before commit expires them
                 db.session.commit()
-                if order.status == Order.PAID:
+                if paid:
                     flash(_("Your booking is confirmed."), "success")
-                    return redirect(url_for("bookings.detail", code=order.code))
-                return redirect(url_for("bookings.checkout", code=order.code))
-    return render_template("public/book.html", slot=slot, service=slot.service,
+                    return redirect(url_for("bookings.detail", code=code))
+                return redirect(url_for("bookings.checkout", code=code))
+    return render_template("public/book.html", slot=slot, service=service,
                            seats_left=booking.seats_left(slot), errors=errors, quantities=quantities,
                            asks=asks, people=people, form=ActionForm(), **waitlist_views.book_page_context(
                                slot, wanted=sum(quantities.values()) if errors else 0)), 422 if errors else 200
