@@ -143,7 +143,7 @@ class CardForm(FlaskForm):
     # pm_: a PaymentMethod from Stripe.js; card_: the card of a token, which is all that
     # localstripe's stand-in Stripe.js can make (see static/js/checkout.js).
     payment_method = StringField(validators=[DataRequired(), Regexp(
-        r"^(pm|card)_[A-Za-z0-9]{1,200}$", message=_l("The card could not be read. Please type it again."))])
+        r"^(pm|card)_[A-Za-z0-9_]{1,200}$", message=_l("The card could not be read. Please type it again."))])
 
 
 @bp.route("/bookings/<code>/payments/<int:payment_id>/card", methods=["POST"])

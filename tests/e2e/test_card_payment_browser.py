@@ -141,3 +141,18 @@ def test_a_declined_card_says_so_and_the_seats_stay_held(page, a11y, app, make):
     assert page.get_by_text("La tua prenotazione è pagata.").is_visible()
     status, payments, entries, balance, _ = _order_state(app, territory, code)
     assert (status, sorted(payments), balance) == (Order.PAID, sorted([Payment.FAILED, Payment.CONFIRMED]), 3000)
+
+
+def test_a_card_that_needs_3d_secure_is_authenticated_then_paid(page, a11y, app, make):
+    """The bank asks for 3-D Secure: Stripe.js shows its check (the stand-in's dialog),
+    the citizen completes it and the booking is paid."""
+    territory, slot_id = _paid_visit(app, make)
+    _login(page)
+    code = _book_two_tickets(page, a11y)
+    _type_card(page, "4000002500003155")
+    page.get_by_role("button", name=re.compile("^Paga")).click()
+    page.get_by_role("button", name="Complete authentication").click()
+    page.wait_for_url(re.compile(rf"/t/milano/bookings/{code}$"))
+    assert page.get_by_text("La tua prenotazione è pagata.").is_visible()
+    status, payments, entries, balance, _ = _order_state(app, territory, code)
+    assert (status, payments, entries) == (Order.PAID, [Payment.CONFIRMED], [(LedgerEntry.CHARGE, 3000)])
