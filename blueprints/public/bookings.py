@@ -1,15 +1,20 @@
 """Citizens book a date: choose tickets, hold seats, confirm, see and cancel bookings."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Regexp
 
 from blueprints.common import ActionForm, get_or_404, login_required_here
 from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
-from marketplace.models import Order, Payment, Slot, Ticket
+from marketplace.formatting import money as format_money
+from marketplace.models import Order, Payment, Service, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking, waitlist
 from marketplace.services import checkout as checkout_service
@@ -133,7 +138,8 @@ def checkout(code: str):
         else:
             db.session.commit()
             card = dict(data, return_url=url_for("bookings.payment_return", code=order.code,
-                                                 payment_id=payment.id, _external=True))
+                                                 payment_id=payment.id, _external=True),
+                        pay_url=url_for("bookings.pay_by_card", code=order.code, payment_id=payment.id))
             allow_stripe_js()
     return render_template("public/checkout.html", order=order, expired=expired, card=card,
                            stripe_js_url=current_app.config.get("STRIPE_JS_URL"),
@@ -160,6 +166,35 @@ def payment_return(code: str, payment_id: int):
     if result.status in ("failed", "requires_action", "pending"):
         return redirect(url_for("bookings.checkout", code=order.code))
     return redirect(url_for("bookings.detail", code=order.code))
+
+
+class CardForm(FlaskForm):
+    # pm_: a PaymentMethod from Stripe.js; card_: the card of a token, which is all that
+    # localstripe's stand-in Stripe.js can make (see static/js/checkout.js).
+    payment_method = StringField(validators=[DataRequired(), Regexp(
+        r"^(pm|card)_[A-Za-z0-9_]{1,200}$", message=_l("The card could not be read. Please type it again."))])
+
+
+@bp.route("/bookings/<code>/payments/<int:payment_id>/card", methods=["POST"])
+@login_required_here
+@rate_limit("CHECKOUT_RATE_LIMIT")
+def pay_by_card(code: str, payment_id: int):
+    """Stripe.js turned the typed card into a payment method; we charge it from the server
+    and tell the page where to go next (JSON). The page then goes to the return URL, which
+    settles the payment as the webhook would."""
+    order = _my_order(code)
+    payment = get_or_404(Payment, payment_id)
+    if payment.order_id != order.id:
+        abort(404)
+    form = CardForm()
+    if not form.validate_on_submit():
+        errors = [str(e) for e in form.payment_method.errors] or [_("The card could not be read. Please type it again.")]
+        return jsonify(error=errors[0]), 422
+    try:
+        status = checkout_service.submit_card(order, payment, form.payment_method.data)
+    except (DomainError, ProviderError) as exc:
+        return jsonify(error=str(getattr(exc, "message", "")) or _("Card payment is not available right now.")), 422
+    return jsonify(status=status, next=url_for("bookings.payment_return", code=order.code, payment_id=payment.id))
 
 
 @bp.route("/bookings")
@@ -218,17 +253,20 @@ def cancel(code: str):
         # Cash or POS at a desk is given back at the desk, not by this button.
         flash(_("This booking was paid at the desk: ask the desk to cancel it and give you the money back."), "danger")
         return redirect(url_for("bookings.detail", code=order.code))
+    refunded = 0
     try:
         if order.status == Order.PAID and order.total_cents > 0:
-            checkout_service.cancel_paid(order, current_app.config["CANCELLATION_HOURS"])
+            refunded = checkout_service.cancel_paid(order, current_app.config["CANCELLATION_HOURS"])
         else:
             booking.cancel_free(order)
     except (DomainError, ProviderError) as exc:
         db.session.rollback()
-        flash(str(exc.message), "danger")
+        flash(str(getattr(exc, "message", "")) or _("We could not cancel the booking. Please try again."), "danger")
     else:
         db.session.commit()
         flash(_("Your booking is cancelled; the seats are free for others."), "success")
+        if refunded:
+            flash(_("We refunded %(amount)s to your card.", amount=format_money(refunded)), "success")
     return redirect(url_for("bookings.detail", code=order.code))
 
 

@@ -67,6 +67,21 @@ def start_card_payment(order: Order, payment_method: str | None = None) -> tuple
     return payment, data
 
 
+def submit_card(order: Order, payment: Payment, payment_method: str) -> str:
+    """Pay ``payment`` with the card the browser turned into ``payment_method``: Stripe
+    charges it now (server-side confirmation). Writes nothing here: the return URL and the
+    webhook settle the payment through ``confirm_from_provider`` as for any intent. Returns
+    Stripe's status (``requires_action`` means Stripe.js must run 3-D Secure next). Raises
+    DomainError if the payment cannot be made now, ProviderError if Stripe fails."""
+    if payment.provider != PROVIDER or payment.order_id != order.id or not payment.provider_ref:
+        raise DomainError(_l("Payment not found."))
+    if payment.status != Payment.PENDING or order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
+        raise DomainError(_l("This booking can no longer be paid."))
+    if order.hold_expires_at is not None and order.hold_expires_at <= utcnow():
+        raise DomainError(_l("Your reservation expired. Please choose your seats again."))
+    return get_provider(PROVIDER).attach_and_confirm(payment.provider_ref, payment_method)
+
+
 def find_payment(payment_id: int | None = None, intent_id: str | None = None) -> Payment | None:
     """A card payment of this territory by our id or by its PaymentIntent id."""
     query = select(Payment).where(Payment.provider == PROVIDER)

@@ -112,6 +112,23 @@ class StripeProvider(PaymentProvider):
         except stripe.StripeError as exc:
             raise ProviderError(str(exc)) from exc
 
+    def attach_and_confirm(self, provider_ref: str, payment_method: str) -> str:
+        """Set the card the citizen entered on the intent, then confirm it from the server.
+
+        Two calls (update, then confirm without parameters) rather than
+        ``confirm(payment_method=...)``: both are valid against Stripe, and localstripe, which
+        the tests use as Stripe, implements only this form. Returns the intent's status
+        (``succeeded``, ``requires_action`` for 3-D Secure, ...); a declined card is not an
+        error here: it returns ``requires_payment_method`` and the caller asks ``fetch``.
+        Raises ProviderError when Stripe refuses the request or cannot be reached."""
+        try:
+            self.client.payment_intents.update(provider_ref, {"payment_method": payment_method})
+            return self.client.payment_intents.confirm(provider_ref).status
+        except stripe.CardError:
+            return "requires_payment_method"
+        except stripe.StripeError as exc:
+            raise ProviderError(str(exc)) from exc
+
     def cancel_quietly(self, provider_ref: str) -> None:
         """Cancel an intent we gave up on; one already final is left as it is."""
         try:

@@ -8,6 +8,8 @@ import threading
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tests.payments.conftest import localstripe  # noqa: F401 - a fixture: localstripe for the browser tests
+
 
 class QuietHandler(WSGIRequestHandler):
     def log(self, *args, **kwargs):  # the browser's requests would drown the test output
@@ -18,6 +20,17 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session")
+def app(app, localstripe, database_uri):
+    """The served app has card payments on, against this session's localstripe; pages load
+    localstripe's stand-in Stripe.js. The parent ``app`` fixture made the schema."""
+    from tests.conftest import make_app
+    from tests.payments.conftest import stripe_settings
+
+    return make_app(database_uri, **stripe_settings(localstripe),
+                    STRIPE_JS_URL=f"{localstripe}/js.stripe.com/v3/")
 
 
 @pytest.fixture(scope="session")

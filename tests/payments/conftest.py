@@ -68,6 +68,12 @@ def localstripe():
         log.close()
 
 
+def stripe_settings(base: str) -> dict:
+    """The app settings that point card payments at the localstripe server at ``base``."""
+    return dict(STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_PUBLISHABLE_KEY="pk_test_12345",
+                STRIPE_API_BASE=base, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+
+
 @pytest.fixture(scope="session")
 def app(app, localstripe, database_uri):
     """The test app with Stripe pointed at localstripe (schema made by the parent fixture).
@@ -75,7 +81,6 @@ def app(app, localstripe, database_uri):
     saved = (stripe.api_key, stripe.api_base)
     stripe.api_key, stripe.api_base = SECRET_KEY, localstripe
     try:
-        yield make_app(database_uri, STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_PUBLISHABLE_KEY="pk_test_12345",
-                       STRIPE_API_BASE=localstripe, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        yield make_app(database_uri, **stripe_settings(localstripe))
     finally:
         stripe.api_key, stripe.api_base = saved
