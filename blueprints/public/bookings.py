@@ -1,7 +1,7 @@
 """Citizens book a date: choose tickets, hold seats, confirm, see and cancel bookings."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -14,7 +14,7 @@ from blueprints.common import ActionForm, get_or_404, login_required_here
 from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
 from marketplace.formatting import money as format_money
-from marketplace.models import Order, Payment, Service, Slot, Ticket
+from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking, waitlist
 from marketplace.services import checkout as checkout_service
