@@ -10,9 +10,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints.common import ActionForm, get_or_404, login_required_here
-from blueprints.public.bookings import _bookable_slot, _confirmation_mail, _my_order, bp
+from blueprints.public import participants
+from blueprints.public.bookings import _bookable_slot, _my_order, bp
 from marketplace.extensions import db, rate_limit
 from marketplace.models import Order, WaitlistEntry
+from marketplace.services import tickets as tickets_service
 from marketplace.services import DomainError, booking, waitlist
 
 
@@ -55,7 +57,8 @@ def waitlist_join(slot_id: int):
         context = book_page_context(slot, wanted=int(raw) if raw.isdigit() else 0)
         return render_template("public/book.html", slot=slot, service=slot.service,
                                seats_left=booking.seats_left(slot), errors=[str(exc.message)],
-                               quantities={}, form=ActionForm(), waitlist_error=True, **context), 422
+                               quantities={}, asks=participants.asks_for(slot.service), people=None,
+                               form=ActionForm(), waitlist_error=True, **context), 422
     db.session.commit()
     flash(_("You are number %(n)d on the waiting list.", n=waitlist.position(entry) or 1), "success")
     return redirect(url_for("bookings.book", slot_id=slot.id))
@@ -89,7 +92,7 @@ def confirm(code: str):
     try:
         booking.confirm_free(order)
         if not was_paid and order.tickets:
-            _confirmation_mail(order, order.tickets[0].slot)
+            tickets_service.send_confirmation(order)
     except DomainError as exc:
         if order.status == Order.EXPIRED:
             booking._seats_freed(order)

@@ -191,15 +191,11 @@ def book_for(slot: Slot, quantities: dict[int, int], citizen: User, staff: User,
 
 
 def confirmation_mail(order: Order, territory=None) -> None:
-    """The usual booking confirmation, to the citizen, in their language (if they have an
-    e-mail address). Queued in the transaction."""
-    if not order.email or not order.tickets:
-        return
-    citizen = db.session.get(User, order.user_id) if order.user_id else None
-    slot = order.tickets[0].slot
-    send_mail(order.email, "booking_confirmed", locale=citizen.locale if citizen else None,
-              territory=territory, order=order, slot=slot, service=slot.service,
-              link=external_url("bookings.detail", code=order.code))
+    """The usual booking confirmation (ticket codes, calendar file, QR codes), to the
+    citizen in their language, if they have an e-mail address. Queued in the transaction."""
+    from marketplace.services import tickets
+
+    tickets.send_confirmation(order)
 
 
 def bookings_by(staff: User, channel: str, cooperative: Cooperative | None = None,
