@@ -8,15 +8,27 @@ from sqlalchemy import select
 
 from blueprints.common import ActionForm, get_or_404, login_required_here
 from marketplace.extensions import db, rate_limit
+from marketplace.formatting import money
 from marketplace.models import Order, Payment, Service, Slot, Ticket
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking
+from marketplace.services import DomainError, booking, policy
 from marketplace.services import checkout as checkout_service
 from marketplace.services.mail import external_url, send_mail
 from payments.providers import ProviderError
 from payments.providers.stripe import allow_stripe_js, card_payments_enabled
 
 bp = Blueprint("bookings", __name__)
+
+
+@bp.app_template_global()
+def cancellation_policy(service, starts_at=None, free: bool = False) -> str:
+    """The service's cancellation policy in plain words (for a date, or in general)."""
+    return policy.describe(service, starts_at, free=free)
+
+
+@bp.app_template_global()
+def order_cancellation_policy(order) -> str:
+    return policy.describe_order(order)
 
 
 def _bookable_slot(slot_id: int) -> Slot:
@@ -151,7 +163,7 @@ def my_bookings():
 @login_required_here
 def detail(code: str):
     order = _my_order(code)
-    return render_template("public/booking.html", order=order, form=ActionForm())
+    return render_template("public/booking.html", order=order, quote=policy.quote(order), form=ActionForm())
 
 
 @bp.route("/bookings/<code>/cancel", methods=["POST"])
@@ -162,13 +174,22 @@ def cancel(code: str):
         abort(400)
     try:
         if order.status == Order.PAID and order.total_cents > 0:
-            checkout_service.cancel_paid(order, current_app.config["CANCELLATION_HOURS"])
+            # After the free period the citizen must have agreed to what is (not) refunded.
+            refunded = checkout_service.cancel_paid(order, accept_late=request.form.get("accept_late") == "y")
         else:
+            refunded = 0
             booking.cancel_free(order)
+    except checkout_service.LateCancellation as exc:
+        db.session.rollback()
+        asked = "confirm_step" in request.form  # the box was shown and left unticked
+        return render_template("public/cancel_confirm.html", order=order, quote=exc.quote, form=ActionForm(),
+                               asked=asked), 422 if asked else 200
     except (DomainError, ProviderError) as exc:
         db.session.rollback()
-        flash(str(exc.message), "danger")
+        flash(str(getattr(exc, "message", "")) or _("We could not cancel the booking. Please try again."), "danger")
     else:
         db.session.commit()
         flash(_("Your booking is cancelled; the seats are free for others."), "success")
+        if refunded:
+            flash(_("%(amount)s is refunded to you: see the details below.", amount=money(refunded)), "info")
     return redirect(url_for("bookings.detail", code=order.code))
