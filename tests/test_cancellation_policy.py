@@ -12,7 +12,7 @@ from marketplace.models.base import utcnow
 from marketplace.services import booking, checkout, policy
 from payments import ledger
 from tenants.scoping import territory_scope
-from tests.conftest import post
+from tests.conftest import login, post
 from tests.test_catalogue_staff import _count, _create, _services, _valid, shop  # noqa: F401 - fixture
 
 
@@ -145,3 +145,14 @@ def test_the_policy_quote_before_the_deadline_and_after_the_start(app, db, make,
         with pytest.raises(checkout.DomainError):
             checkout.cancel_paid(order, accept_late=True, now=start + dt.timedelta(minutes=1))
         assert desk_provider.calls == []
+
+
+def test_free_dates_say_they_can_be_cancelled_until_the_start(client, make):
+    territory = make.territory("cremona")
+    coop = make.cooperative(territory)
+    service = make.service(coop, status="published", title="Visita gratuita", late_refund_percent=0)
+    make.slot(service, types=(("Gratuito", 0, None),))
+    login(client, make.user(email="c@example.org", locale="en").email)
+    page = client.get(f"/t/{territory.slug}/services/{service.id}").get_data(as_text=True)
+    assert "Free bookings can be cancelled online until the start." in page
+    assert "no refund" not in page
