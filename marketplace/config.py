@@ -124,9 +124,6 @@ class Config:
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
     STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
-    # Paid bookings can be cancelled online, with a full refund, until this many hours
-    # before the date starts.
-    CANCELLATION_HOURS = int(os.environ.get("CANCELLATION_HOURS", "48"))
     # How long a seat freed for the first in a waiting list stays held for them.
     WAITLIST_OFFER_HOURS = int(os.environ.get("WAITLIST_OFFER_HOURS", "24"))
     # How long seats booked at a help desk stay held while the citizen pays by the e-mailed

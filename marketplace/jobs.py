@@ -136,3 +136,36 @@ def cleanup_everywhere() -> dict[str, int]:
                     db.session.rollback()
                     log.exception("waiting list of slot %s failed", slot_id)
     return offers
+
+
+@job
+def refund_cancelled_slot(territory_id: int, slot_id: int) -> dict:
+    """Refund in full every booking cancelled with a date, one transaction per booking, and
+    e-mail each citizen. Safe to run twice: what was refunded is not owed any more. A
+    provider failure on one booking is logged and left owed (staff can retry); the others
+    go on. Returns counts {"refunded": n, "failed": n}."""
+    import logging
+
+    from marketplace.models import Slot
+    from marketplace.services import DomainError, cancellation
+    from payments.providers import ProviderError
+    from tenants.scoping import territory_scope
+
+    log = logging.getLogger("marketplace.jobs")
+    counts = {"refunded": 0, "failed": 0}
+    with territory_scope(territory_id):
+        slot = db.session.get(Slot, slot_id)
+        if slot is None:
+            return counts
+        owed = [row.order.id for row in cancellation.refund_rows(slot) if row.owed_cents]
+        db.session.commit()
+        for order_id in owed:
+            try:
+                if cancellation.refund_order_in_full(order_id, slot_id):
+                    counts["refunded"] += 1
+                db.session.commit()
+            except (ProviderError, DomainError):
+                db.session.rollback()
+                counts["failed"] += 1
+                log.exception("refund of order %s (slot %s) failed; left owed", order_id, slot_id)
+    return counts

@@ -212,24 +212,27 @@ def test_check_in_at_the_door(client, db, desk, make):
         assert db.session.execute(select(Ticket.checked_in_at).where(Ticket.code == foreign)).scalar_one() is None
 
 
-def test_cancel_a_date_needs_confirmation_and_says_who_is_affected(client, db, desk):
+def test_cancel_a_date_needs_confirmation_and_a_reason_and_cancels_its_bookings(client, db, desk):
     _book(db, desk.territory.id, desk.slot_id, desk.type_id, ["Anna Rossi", "Luca Rossi"])
     url = f"{desk.base}/{desk.slot_id}"
     page = client.get(url).get_data(as_text=True)
-    assert "2 people have paid for this date." in page and "not sent automatically yet" in page
-    refused = post(client, url + "/cancel", {}, token_from=url)
+    assert "2 people have paid for this date." in page and "refunded in full" in page
+    assert 'for="reason"' in page
+    refused = post(client, url + "/cancel", {"reason": "Maltempo"}, token_from=url)
     assert refused.status_code == 422 and "Tick the box" in refused.get_data(as_text=True)
+    no_reason = post(client, url + "/cancel", {"confirm": "y"}, token_from=url)
+    assert no_reason.status_code == 422 and "why the date is cancelled" in no_reason.get_data(as_text=True)
     with territory_scope(desk.territory.id):
         assert db.session.get(Slot, desk.slot_id).status == Slot.OPEN
-    response = post(client, url + "/cancel", {"confirm": "y"}, token_from=url)
+    response = post(client, url + "/cancel", {"confirm": "y", "reason": "Maltempo"}, token_from=url)
     assert response.status_code == 302
     page = client.get(url).get_data(as_text=True)
-    assert "Cancelled" in page and "please contact them" in page
+    assert "Cancelled" in page and "Maltempo" in page and "Nothing to refund" in page
     with territory_scope(desk.territory.id):
-        assert db.session.get(Slot, desk.slot_id).status == Slot.CANCELLED
-        # Orders stay as they are: refunds belong to the payments work.
-        assert {o.status for o in db.session.execute(select(Order)).scalars()} == {Order.PAID}
-    assert post(client, url + "/cancel", {"confirm": "y"}, token_from=url).status_code == 422
+        slot = db.session.get(Slot, desk.slot_id)
+        assert slot.status == Slot.CANCELLED and slot.cancel_reason == "Maltempo"
+        assert {o.status for o in db.session.execute(select(Order)).scalars()} == {Order.CANCELLED}
+    assert post(client, url + "/cancel", {"confirm": "y", "reason": "Ancora"}, token_from=url).status_code == 422
 
 
 def test_staff_of_another_cooperative_get_nothing(app, db, desk, make):
@@ -245,7 +248,8 @@ def test_staff_of_another_cooperative_get_nothing(app, db, desk, make):
     own_base = f"/t/cremona/cooperative/{other_coop.id}/services"
     assert client.get(f"{own_base}/{desk.service.id}/slots").status_code == 404
     assert client.get(f"{own_base}/{own_service.id}/slots/{desk.slot_id}").status_code == 404
-    response = post(client, f"{own_base}/{own_service.id}/slots/{desk.slot_id}/cancel", {"confirm": "y"})
+    response = post(client, f"{own_base}/{own_service.id}/slots/{desk.slot_id}/cancel",
+                    {"confirm": "y", "reason": "x"})
     assert response.status_code == 404
     with territory_scope(desk.territory.id):
         assert db.session.get(Slot, desk.slot_id).status == Slot.OPEN

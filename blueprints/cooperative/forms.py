@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.models.catalogue import DELIVERY_MODES, LANGUAGES, PRICE_MODELS, VERTICALS
+from marketplace.services.policy import BOOKING_MODES, MAX_FREE_CANCEL_HOURS, PARTICIPANT_FIELDS
 from marketplace.validation import normalise_fiscal_code, normalise_vat
 
 
@@ -207,6 +208,23 @@ class ServiceForm(FlaskForm):
         Optional(), Length(max=254),
         Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False)])
     contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=30)])
+    booking_mode = SelectField(_l("How citizens get the service"), choices=list(BOOKING_MODES.items()),
+                               default="slots", invalid_choice_message=_l("Choose how citizens get the service."),
+                               description=_l("Book a date: you publish dates with seats and citizens book one. "
+                                              "Ask: citizens send a request and you propose a date."))
+    participant_fields = SelectField(_l("Details asked for each participant"),
+                                     choices=list(PARTICIPANT_FIELDS.items()), default="",
+                                     invalid_choice_message=_l("Choose which details to ask for."),
+                                     description=_l("Ask for the age when it matters, e.g. for a summer camp."))
+    free_cancel_hours = IntegerField(_l("Free cancellation until (hours before the date)"), default=48, validators=[
+        Optional(), NumberRange(min=0, max=MAX_FREE_CANCEL_HOURS,
+                                message=_l("Enter a number of hours between 0 and %(max)d.", max=MAX_FREE_CANCEL_HOURS))],
+        description=_l("Until then, citizens who cancel get back everything they paid. 0: until the start. "
+                       "Empty: 48 hours."))
+    late_refund_percent = IntegerField(_l("Refund after that (percent)"), default=0, validators=[
+        Optional(), NumberRange(min=0, max=100, message=_l("Enter a percentage between 0 and 100."))],
+        description=_l("What part of the price goes back to citizens who cancel later, until the start. "
+                       "0: no refund. Empty: 0."))
 
 
     def with_choices(self, categories, municipalities, locale: str = "it") -> "ServiceForm":
@@ -269,6 +287,10 @@ class ServiceForm(FlaskForm):
             "accepts_welfare_credit": bool(self.accepts_welfare_credit.data),
             "contact_email": (self.contact_email.data or "").strip(),
             "contact_phone": self.contact_phone.data or "",
+            "booking_mode": self.booking_mode.data or "slots",
+            "participant_fields": self.participant_fields.data or "",
+            "free_cancel_hours": 48 if self.free_cancel_hours.data is None else self.free_cancel_hours.data,
+            "late_refund_percent": 0 if self.late_refund_percent.data is None else self.late_refund_percent.data,
         }
 
     def bands(self) -> list[dict]:
@@ -289,7 +311,8 @@ class ServiceForm(FlaskForm):
             "title", "summary", "description", "vertical", "target_group", "age_min", "age_max",
             "eligibility", "documents", "schedule_text", "accessibility", "wheelchair_accessible",
             "price_model", "accepts_card", "accepts_voucher", "accepts_welfare_credit",
-            "contact_email", "contact_phone")}
+            "contact_email", "contact_phone", "booking_mode", "participant_fields", "free_cancel_hours",
+            "late_refund_percent")}
         data["category_id"] = str(service.category_id) if service.category_id else ""
         data["delivery_modes"] = service.delivery_mode_list
         data["languages"] = service.language_codes
@@ -407,6 +430,10 @@ class TicketTypeForm(FlaskForm):
 
 
 class CancelSlotForm(FlaskForm):
+    reason = TextAreaField(_l("Why the date is cancelled"), validators=[
+        DataRequired(_l("Explain to the people who booked why the date is cancelled.")),
+        Length(max=300, message=_l("Keep the reason under %(max)d characters.", max=300))],
+        description=_l("Sent to everyone who booked and shown on their booking. For example: the guide is ill."))
     confirm = BooleanField(_l("Yes, cancel this date"), validators=[
         DataRequired(_l("Tick the box to confirm the cancellation."))])
 

@@ -18,7 +18,8 @@ from marketplace.extensions import db
 from marketplace.models import (
     Category, Cooperative, Invitation, Membership, Municipality, Service, ServiceImage, Slot, User,
 )
-from marketplace.services import DomainError, booking, catalogue, cooperatives, invitations, slots, waitlist
+from marketplace.queue import enqueue
+from marketplace.services import DomainError, booking, cancellation, catalogue, cooperatives, invitations, slots, waitlist
 from marketplace.services.authz import staff_cooperative_ids
 
 bp = Blueprint("cooperative", __name__)
@@ -410,6 +411,8 @@ def _slot_page(cooperative, service, slot, ticket_form=None, cancel_form=None, c
     return render_template(
         "cooperative/slot.html", cooperative=cooperative, service=service, slot=slot,
         attendees=slots.attendees(slot), taken=booking.seats_taken(slot.id), paid_people=slots.paid_people(slot),
+        refund_rows=cancellation.refund_rows(slot) if slot.status == Slot.CANCELLED else [],
+        retry_form=ActionForm(),
         ticket_form=ticket_form or TicketTypeForm(formdata=None), cancel_form=cancel_form or CancelSlotForm(formdata=None),
         format_euros=format_euros, waitlist=waitlist.for_slot(slot)), code
 
@@ -449,21 +452,46 @@ def slot_cancel(cooperative, service_id: int, slot_id: int):
     form = CancelSlotForm()
     if form.validate_on_submit():
         try:
-            affected = slots.cancel_slot(slot)
+            orders = slots.cancel_slot(slot, form.reason.data)
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
         else:
-            db.session.commit()
+            db.session.commit()  # then the refund job runs (inline, or by a worker)
             flash(_("The date is cancelled: nobody can book it any more."), "success")
-            if affected:
-                flash(ngettext("%(num)d person had paid for this date. Refunds and messages to them are not sent "
-                               "automatically yet: please contact them.",
-                               "%(num)d people had paid for this date. Refunds and messages to them are not sent "
-                               "automatically yet: please contact them.", affected), "warning")
+            if orders:
+                flash(ngettext("%(num)d booking was cancelled: its citizen is told by e-mail and refunded in full.",
+                               "%(num)d bookings were cancelled: their citizens are told by e-mail and refunded in full.",
+                               len(orders)), "info")
             return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id, service_id=service.id,
                                     slot_id=slot.id))
     return _slot_page(cooperative, service, slot, cancel_form=form, code=422)
+
+
+@bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/refunds", methods=["POST"])
+@staff_required
+def slot_refunds_retry(cooperative, service_id: int, slot_id: int):
+    """Try again the refunds still owed for a date the cooperative cancelled."""
+    service = _service_of(cooperative, service_id)
+    slot = _slot_of(service, slot_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if slot.status != Slot.CANCELLED:
+        abort(404)
+    from marketplace.jobs import refund_cancelled_slot
+
+    enqueue(refund_cancelled_slot, slot.territory_id, slot.id)
+    db.session.commit()
+    still = [row for row in cancellation.refund_rows(slot) if row.owed_cents]
+    if still:
+        flash(ngettext("%(num)d refund is still owed. It is tried again in the background; "
+                       "if it keeps failing, check the payment with Stripe.",
+                       "%(num)d refunds are still owed. They are tried again in the background; "
+                       "if they keep failing, check the payments with Stripe.", len(still)), "warning")
+    else:
+        flash(_("Every refund of this date is done."), "success")
+    return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id, service_id=service.id,
+                            slot_id=slot.id))
 
 
 @bp.route("/<int:coop_id>/services/<int:service_id>/slots/<int:slot_id>/attendees.csv")

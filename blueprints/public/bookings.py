@@ -13,16 +13,27 @@ from wtforms.validators import DataRequired, Regexp
 from blueprints.common import ActionForm, get_or_404, login_required_here
 from blueprints.public import participants
 from marketplace.extensions import db, rate_limit
-from marketplace.formatting import money as format_money
+from marketplace.formatting import money
 from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking, waitlist
+from marketplace.services import DomainError, booking, policy, waitlist
 from marketplace.services import checkout as checkout_service
 from marketplace.services import tickets as tickets_service
 from payments.providers import ProviderError
 from payments.providers.stripe import allow_stripe_js, card_payments_enabled
 
 bp = Blueprint("bookings", __name__)
+
+
+@bp.app_template_global()
+def cancellation_policy(service, starts_at=None, free: bool = False) -> str:
+    """The service's cancellation policy in plain words (for a date, or in general)."""
+    return policy.describe(service, starts_at, free=free)
+
+
+@bp.app_template_global()
+def order_cancellation_policy(order) -> str:
+    return policy.describe_order(order)
 
 
 def _bookable_slot(slot_id: int) -> Slot:
@@ -220,7 +231,8 @@ def my_bookings():
 @login_required_here
 def detail(code: str):
     order = _my_order(code)
-    return render_template("public/booking.html", order=order, form=ActionForm(), qr_svg=tickets_service.qr_svg)
+    return render_template("public/booking.html", order=order, quote=policy.quote(order), form=ActionForm(),
+                           qr_svg=tickets_service.qr_svg)
 
 
 @bp.route("/bookings/<code>/tickets", endpoint="tickets")
@@ -256,9 +268,16 @@ def cancel(code: str):
     refunded = 0
     try:
         if order.status == Order.PAID and order.total_cents > 0:
-            refunded = checkout_service.cancel_paid(order, current_app.config["CANCELLATION_HOURS"])
+            # After the free period the citizen must have agreed to what is (not) refunded.
+            refunded = checkout_service.cancel_paid(order, accept_late=request.form.get("accept_late") == "y")
         else:
+            refunded = 0
             booking.cancel_free(order)
+    except checkout_service.LateCancellation as exc:
+        db.session.rollback()
+        asked = "confirm_step" in request.form  # the box was shown and left unticked
+        return render_template("public/cancel_confirm.html", order=order, quote=exc.quote, form=ActionForm(),
+                               asked=asked), 422 if asked else 200
     except (DomainError, ProviderError) as exc:
         db.session.rollback()
         flash(str(getattr(exc, "message", "")) or _("We could not cancel the booking. Please try again."), "danger")
@@ -266,7 +285,7 @@ def cancel(code: str):
         db.session.commit()
         flash(_("Your booking is cancelled; the seats are free for others."), "success")
         if refunded:
-            flash(_("We refunded %(amount)s to your card.", amount=format_money(refunded)), "success")
+            flash(_("%(amount)s is refunded to you: see the details below.", amount=money(refunded)), "info")
     return redirect(url_for("bookings.detail", code=order.code))
 
 

@@ -56,6 +56,7 @@ SCALAR_FIELDS = (
     "age_max", "eligibility", "documents", "delivery_modes", "schedule_text", "languages",
     "accessibility", "wheelchair_accessible", "price_model", "price_cents", "accepts_card",
     "accepts_voucher", "accepts_welfare_credit", "contact_email", "contact_phone",
+    "booking_mode", "participant_fields", "free_cancel_hours", "late_refund_percent",
 )
 
 
@@ -85,10 +86,28 @@ def _validate(data: dict) -> None:
     langs = [code for code in (data.get("languages") or "").split(",") if code]
     if any(code not in LANGUAGES for code in langs):
         raise DomainError(_l("Unknown language."), field="languages")
+    _validate_booking(data)
     if data.get("category_id") is not None:
         category = db.session.get(Category, data["category_id"])
         if category is None or category.vertical != data["vertical"]:
             raise DomainError(_l("Choose a sub-category of the chosen area."), field="category_id")
+
+
+def _validate_booking(data: dict) -> None:
+    """How citizens get the service and its cancellation policy (absent keys keep defaults)."""
+    from marketplace.services.policy import BOOKING_MODES, MAX_FREE_CANCEL_HOURS, PARTICIPANT_FIELDS
+
+    if data.get("booking_mode", "slots") not in BOOKING_MODES:
+        raise DomainError(_l("Choose how citizens get the service."), field="booking_mode")
+    if (data.get("participant_fields") or "") not in PARTICIPANT_FIELDS:
+        raise DomainError(_l("Choose which details to ask for."), field="participant_fields")
+    hours = data.get("free_cancel_hours", 48)
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 0 <= hours <= MAX_FREE_CANCEL_HOURS:
+        raise DomainError(_l("Enter a number of hours between 0 and %(max)d.", max=MAX_FREE_CANCEL_HOURS),
+                          field="free_cancel_hours")
+    percent = data.get("late_refund_percent", 0)
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
+        raise DomainError(_l("Enter a percentage between 0 and 100."), field="late_refund_percent")
 
 
 def municipality_by_name(name: str) -> Municipality:

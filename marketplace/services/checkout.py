@@ -18,7 +18,7 @@ from marketplace.models import LedgerEntry, Order, Payment
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking
 from payments import ledger
-from payments.providers import ProviderStatus, get_provider
+from payments.providers import ProviderError, ProviderStatus, get_provider
 from payments.providers.stripe import card_payments_enabled
 
 log = logging.getLogger(__name__)
@@ -225,27 +225,72 @@ def pay_at_desk(order: Order, staff_user) -> Payment:
     return payment
 
 
-def cancel_paid(order: Order, cancellation_hours: int) -> int:
-    """Cancel a paid booking within the cancellation period, refunding every card payment
-    in full through Stripe and the ledger; the seats return to sale. Returns the cents
-    refunded. Raises DomainError when the period is over."""
-    import datetime as dt
+def refund_payment(payment: Payment, amount_cents: int) -> LedgerEntry:
+    """Refund ``amount_cents`` of a confirmed payment of any provider, through the
+    provider and the ledger. Card payments go through ``refund_card``; any other provider
+    gets the same checks under the payment's row lock before it is called. Raises
+    LedgerError when refused, ProviderError when the provider fails (nothing written then)."""
+    if payment.provider == PROVIDER:
+        return refund_card(payment, amount_cents)
+    payment = ledger.lock_payment(payment.id)
+    if payment is None:
+        raise DomainError(_l("Payment not found."))
+    if not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ledger.LedgerError(_l("An amount must be a positive number of cents."))
+    if payment.status != Payment.CONFIRMED:
+        raise ledger.LedgerError(_l("Only a confirmed payment can be refunded."))
+    if payment.refunded_cents + amount_cents > payment.amount_cents:
+        raise ledger.LedgerError(_l("A refund cannot be larger than what was paid."))
+    try:
+        provider = get_provider(payment.provider)
+    except KeyError as exc:
+        raise ProviderError(f"unknown payment provider {payment.provider!r}") from exc
+    key = f"refund:{payment.provider}:{payment.id}:{payment.refunded_cents}:{amount_cents}"
+    refund_ref = provider.refund(payment, amount_cents, idempotency_key=key)
+    return ledger.record(payment, LedgerEntry.REFUND, amount_cents,
+                         idempotency_key=f"{payment.provider}:refund:{refund_ref or key}",
+                         provider_ref=refund_ref or "")
 
+
+class LateCancellation(DomainError):
+    """Cancelling now does not give everything back: the citizen must agree first.
+    ``quote`` says what would be refunded."""
+
+    def __init__(self, message, quote):
+        super().__init__(message)
+        self.quote = quote
+
+
+def cancel_paid(order: Order, accept_late: bool = False, now=None) -> int:
+    """Cancel a paid booking as its service's policy allows, refunding every confirmed
+    payment through ``refund_payment``; the seats return to sale. Returns the cents refunded.
+
+    Before the deadline everything paid goes back; after it and before the start,
+    ``late_refund_percent`` of it (rounded down), and only if ``accept_late`` (else
+    LateCancellation, nothing changed). After the start: DomainError."""
     from marketplace.models import Ticket
+    from marketplace.services import policy
 
     if order.status != Order.PAID:
         raise DomainError(_l("Only a confirmed booking can be cancelled."))
-    starts = min((t.slot.starts_at for t in order.tickets), default=None)
-    if starts is not None and starts - dt.timedelta(hours=cancellation_hours) <= utcnow():
-        raise DomainError(_l("Bookings can be cancelled online until %(hours)d hours before the date. "
-                             "Please contact the cooperative.", hours=cancellation_hours))
+    quote = policy.quote(order, now)
+    if not quote.can_cancel:
+        raise DomainError(_l("This date has already started: the booking can no longer be cancelled online. "
+                             "Please contact the cooperative."))
+    if quote.late and not accept_late:
+        raise LateCancellation(_l("The free cancellation period is over: please confirm what will be refunded."),
+                               quote)
+    left = quote.refund_cents
     refunded = 0
     for payment in order.payments:
-        if payment.provider == PROVIDER and payment.status == Payment.CONFIRMED:
-            remaining = payment.amount_cents - payment.refunded_cents
-            if remaining > 0:
-                refund_card(payment, remaining)
-                refunded += remaining
+        if left <= 0:
+            break
+        if payment.status == Payment.CONFIRMED:
+            amount = min(left, payment.amount_cents - payment.refunded_cents)
+            if amount > 0:
+                refund_payment(payment, amount)
+                refunded += amount
+                left -= amount
     booking.transition(order, Order.CANCELLED)
     for ticket in order.tickets:
         ticket.status = Ticket.CANCELLED

@@ -183,13 +183,24 @@ def paid_people(slot: Slot) -> int:
     ).scalar_one())
 
 
-def cancel_slot(slot: Slot) -> int:
-    """Close the slot to bookings; returns how many paid people it affects. Orders are not
-    touched here: refunds and notices belong to the payments work."""
+def cancel_slot(slot: Slot, reason: str) -> list[Order]:
+    """Cancel the date with the ``reason`` staff give (shown to citizens): nobody can book
+    it any more, every booking of it is cancelled and its waiting list ended; after commit a
+    job refunds each paid booking in full and e-mails everyone. Returns the cancelled orders.
+    Raises DomainError for a missing reason or a date already cancelled."""
+    from marketplace.jobs import refund_cancelled_slot
+    from marketplace.queue import enqueue
+    from marketplace.services import cancellation
+
+    reason = cancellation.validate_reason(reason)
     if slot.status == Slot.CANCELLED:
         raise DomainError(_l("This date is already cancelled."))
     slot.status = Slot.CANCELLED
-    return paid_people(slot)
+    slot.cancelled_at = utcnow()
+    slot.cancel_reason = reason
+    orders = cancellation.cancel_bookings_of_slot(slot, reason)
+    enqueue(refund_cancelled_slot, slot.territory_id, slot.id)
+    return orders
 
 
 def _csv_cell(value: str) -> str:
