@@ -477,7 +477,9 @@ def slot_refunds_retry(cooperative, service_id: int, slot_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     if slot.status != Slot.CANCELLED:
-        abort(404)
+        flash(_("This date is not cancelled: there are no refunds to retry."), "info")
+        return redirect(url_for("cooperative.slot_detail", coop_id=cooperative.id, service_id=service.id,
+                                slot_id=slot.id))
     from marketplace.jobs import refund_cancelled_slot
 
     enqueue(refund_cancelled_slot, slot.territory_id, slot.id)
