@@ -173,6 +173,48 @@ def seed_requests(territory: Territory, citizen: User, staff: User) -> None:
         db.session.add(item)
 
 
+def seed_bookings(territory: Territory, citizen: User, staff: User) -> None:
+    """A past workshop the demo citizen attended (checked in) and an upcoming booking, so
+    "My bookings", the attendee list and check-in have something to show. Skipped if the
+    citizen already has bookings in the territory."""
+    import datetime as dt
+
+    from marketplace.models import Order, Service, Slot, Ticket, TicketType
+    from marketplace.services import booking
+
+    if db.session.execute(select(Order.id).where(Order.user_id == citizen.id)).first():
+        return
+    now = utcnow()
+    upcoming = db.session.execute(
+        select(Slot).join(Service, Service.id == Slot.service_id)
+        .where(Service.title.startswith("Laboratorio"), Service.status == Service.PUBLISHED,
+               Slot.starts_at > now + dt.timedelta(days=2))
+        .order_by(Slot.starts_at, Slot.id).limit(1)
+    ).scalar_one_or_none()
+    if upcoming is None:
+        return
+    starts = upcoming.starts_at - dt.timedelta(weeks=(upcoming.starts_at - now).days // 7 + 2)
+    past = Slot(territory_id=territory.id, service_id=upcoming.service_id, location_id=upcoming.location_id,
+                starts_at=starts, ends_at=starts + dt.timedelta(hours=2), capacity=upcoming.capacity)
+    db.session.add(past)
+    db.session.flush()
+    free = TicketType(territory_id=territory.id, slot_id=past.id, name="Partecipante", price_cents=0)
+    db.session.add(free)
+    db.session.flush()
+    order = Order(territory_id=territory.id, user_id=citizen.id, email=citizen.email, status=Order.PAID,
+                  total_cents=0, created_at=starts - dt.timedelta(days=5), paid_at=starts - dt.timedelta(days=5))
+    order.tickets.append(Ticket(territory_id=territory.id, slot_id=past.id, ticket_type_id=free.id,
+                                price_cents=0, participant_name=citizen.full_name,
+                                checked_in_at=starts + dt.timedelta(minutes=4), checked_in_by_id=staff.id))
+    db.session.add(order)
+    quantities = {t.id: 1 for t in upcoming.ticket_types[:1]}
+    if quantities:
+        held = booking.hold(upcoming.id, quantities, user=citizen, participants=[citizen.full_name])
+        if held.total_cents == 0:
+            booking.confirm_free(held)
+    db.session.flush()
+
+
 def seed_demo() -> list[tuple[str, str]]:
     """Create the demo once (re-running adds nothing). Returns (login, role) pairs."""
     logins: list[tuple[str, str]] = []
@@ -195,6 +237,8 @@ def seed_demo() -> list[tuple[str, str]]:
                                 f"Coordinamento {spec['name']}")
             _membership(territory, coordinator, Membership.COORDINATOR)
             staff = _user(f"staff.{spec['slug']}@demo.test", f"Operatrice {spec['name']}")
+            desk = _user(f"helpdesk.{spec['slug']}@demo.test", f"Sportello Social Point {spec['name']}")
+            _membership(territory, desk, Membership.HELP_DESK)
             coops = []
             with territory_scope(territory.id):
                 for index, (name, town, address, cap) in enumerate(spec["coops"]):
@@ -221,8 +265,10 @@ def seed_demo() -> list[tuple[str, str]]:
                 seed_catalogue(territory, coops, staff, coordinator)
                 seed_dates(territory)
                 seed_requests(territory, citizen, staff)
+                seed_bookings(territory, citizen, staff)
             logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
             logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
+            logins.append((desk.email, f"help desk (Social Point) of {spec['slug']}"))
         logins.append(("citizen@demo.test", "citizen"))
     db.session.commit()
     return logins

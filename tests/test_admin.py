@@ -150,7 +150,7 @@ def test_seed_demo_is_idempotent_and_complete(app, db):
             accredited = db.session.execute(select(Cooperative).where(
                 Cooperative.status == Cooperative.ACCREDITED)).scalars().all()
             roles = {m.role for m in db.session.execute(select(Membership)).scalars()}
-            assert len(accredited) >= 3 and roles == {"coordinator", "staff"}
+            assert len(accredited) >= 3 and roles == {"coordinator", "staff", "help_desk"}
 
             # The catalogue: real municipalities, sub-categories, services in every state.
             places = {m.name: m for m in db.session.execute(select(Municipality)).scalars()}
@@ -203,3 +203,18 @@ def test_demo_sells_tickets_for_the_chiaravalle_visit(app, db):
     assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
     with territory_scope(milano.id):
         assert len(db.session.execute(select(Slot).where(Slot.service_id == visit.id)).scalars().all()) == 6
+
+
+def test_demo_citizen_has_a_past_and_an_upcoming_booking(app, db, client):
+    from tests.conftest import login
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0  # idempotent: no second set
+    login(client, "citizen@demo.test", "demo-password")
+    page = client.get("/t/cremona/bookings").get_data(as_text=True)
+    upcoming, _, past = page.partition('id="past-heading"')
+    assert upcoming.count("Laboratorio") == 1 and past.count("Laboratorio") == 1
+    desk = client.application.test_client()
+    login(desk, "helpdesk.cremona@demo.test", "demo-password")
+    assert desk.get("/t/cremona/helpdesk/").status_code == 200
