@@ -94,13 +94,13 @@ def test_pay_two_tickets_by_card_then_cancel_and_see_the_refund(page, a11y, app,
     assert entries == [(LedgerEntry.CHARGE, 3000)]
     assert len(ticket_codes) == 2
     for ticket_code in ticket_codes:  # the codes to show at the entrance are on the page
-        assert page.get_by_role("cell", name=ticket_code).is_visible()
+        assert page.get_by_role("cell", name=ticket_code, exact=True).is_visible()
 
     # The date is a week away: well within the cancellation period.
     page.get_by_role("button", name="Annulla la prenotazione").click()
     page.wait_for_url(re.compile(rf"/t/milano/bookings/{code}$"))
     assert page.get_by_text("Annullata").first.is_visible()
-    assert page.get_by_text("Ti abbiamo rimborsato 30,00").is_visible()
+    assert page.get_by_text("Ti vengono rimborsati 30,00 €").is_visible()
     a11y.check(page)
     status, payments, entries, balance, _ = _order_state(app, territory, code)
     assert (status, payments, balance) == (Order.CANCELLED, [Payment.REFUNDED], 0)
