@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -51,6 +52,11 @@ def _book_two_tickets(page, a11y):
     page.get_by_role("button", name="Continua").click()
     page.wait_for_url(re.compile(r"/t/milano/bookings/[A-Z0-9]+/checkout$"))
     assert page.get_by_text("30,00").first.is_visible()
+    # The hold counts down live (15 minutes in tests too).
+    countdown = page.locator("#hold-countdown .countdown-visual")
+    expect(countdown).to_have_text(re.compile(r"^Tempo rimasto per completare la prenotazione: 1[45]:\d\d$"))
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=3000)
     # The stand-in Stripe.js has mounted its card fields in our form.
     page.locator("#card-element input[placeholder=number]").wait_for()
     a11y.check(page)
