@@ -17,9 +17,9 @@ from tests.booking_helpers import make_slot
 from tests.conftest import csrf_token, login
 
 # User, slot, service, cooperative, ticket types; lock (and its timeout on PostgreSQL),
-# ticket types again, the seat count; order, ticket, confirmation, the waiting-list entry
-# the order may answer, the place for the e-mail, the e-mail in the outbox.
-MAX_STATEMENTS = 15
+# ticket types again, the seat count; order, ticket, confirmation, the place for the
+# e-mail, the e-mail in the outbox. (A new order needs no waiting-list lookup.)
+MAX_STATEMENTS = 14
 
 
 def test_a_free_booking_takes_few_statements_and_none_after_commit(app, client, db, make, monkeypatch):

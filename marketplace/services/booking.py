@@ -133,6 +133,8 @@ def hold(slot_id: int, quantities: dict[int, int], user: User | None = None, ema
         hold_expires_at=now + dt.timedelta(seconds=hold_seconds()),
         booked_by_id=booked_by.id if booked_by else None,
     )
+    # Not a column: tells the waiting-list hook this order was just held here (no query needed).
+    order.made_here = True
     db.session.add(order)
     total = 0
     for type_id in sorted(quantities):

@@ -148,6 +148,8 @@ def order_status_changed(order: Order) -> None:
     booked; one that expires or is cancelled makes it expired."""
     if order.id is None or order.status not in (Order.PAID, Order.EXPIRED, Order.CANCELLED):
         return
+    if getattr(order, "made_here", False):
+        return  # held by this very transaction and not an offer: no entry can point to it
     entry = db.session.execute(
         select(WaitlistEntry).where(WaitlistEntry.order_id == order.id,
                                     WaitlistEntry.status == WaitlistEntry.OFFERED)
@@ -236,6 +238,7 @@ def offer_freed_seats(slot_id: int) -> list[WaitlistEntry]:
         order.hold_expires_at = deadline
         entry.status = WaitlistEntry.OFFERED
         entry.order_id = order.id
+        order.made_here = False  # an offer now: its entry must follow it
         entry.offered_at = now
         entry.offer_expires_at = deadline
         left -= entry.quantity
