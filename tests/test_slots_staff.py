@@ -253,3 +253,25 @@ def test_staff_of_another_cooperative_get_nothing(app, db, desk, make):
     assert response.status_code == 404
     with territory_scope(desk.territory.id):
         assert db.session.get(Slot, desk.slot_id).status == Slot.OPEN
+
+
+def test_a_citizen_cancelling_a_stale_copy_does_not_undo_the_staff_cancellation(app, client, db, desk):
+    """The citizen's page was loaded (order still confirmed in that session) while staff
+    cancelled the date: the citizen's cancel re-reads the order under its row lock and
+    leaves the staff's cancellation, its time and its reason, as they are."""
+    codes = _book(db, desk.territory.id, desk.slot_id, desk.type_id, ["Anna Rossi"])
+    url = f"{desk.base}/{desk.slot_id}"
+    with app.test_request_context(), territory_scope(desk.territory.id):
+        stale = db.session.execute(select(Order).join(Ticket).where(Ticket.code == codes[0])).scalar_one()
+        assert stale.status == Order.PAID
+        assert post(client, url + "/cancel", {"confirm": "y", "reason": "Maltempo"},
+                    token_from=url).status_code == 302
+        assert stale.status == Order.PAID  # this session has not seen it yet
+        booking.cancel_free(stale)
+        db.session.commit()
+    with territory_scope(desk.territory.id):
+        db.session.expire_all()
+        order = db.session.execute(select(Order).join(Ticket).where(Ticket.code == codes[0])).scalar_one()
+        slot = db.session.get(Slot, desk.slot_id)
+        assert order.status == Order.CANCELLED and order.cancel_reason == "Maltempo"
+        assert order.cancelled_at == slot.cancelled_at  # not re-stamped by the late click

@@ -191,9 +191,19 @@ def expire_holds(now: dt.datetime | None = None) -> int:
     return len(orders)
 
 
+def lock_order(order: Order) -> Order:
+    """Take the order's row lock and re-read it: a citizen cancelling while staff cancel the
+    date (or two clicks at once) see each other's result instead of both acting."""
+    return db.session.execute(
+        select(Order).where(Order.id == order.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def cancel_free(order: Order) -> None:
     """Cancel a booking that cost nothing (or was never paid): its seats return to sale.
     Paid bookings are cancelled with their refunds by the checkout service."""
+    order = lock_order(order)
     if order.status in (Order.CANCELLED, Order.EXPIRED):
         return
     if order.status == Order.PAID and order.total_cents > 0:

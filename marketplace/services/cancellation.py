@@ -24,12 +24,14 @@ log = logging.getLogger(__name__)
 MAX_REASON = 300
 
 
-def orders_of_slot(slot_id: int) -> list[Order]:
-    """Orders with at least one ticket of the slot, oldest first."""
-    return list(db.session.execute(
-        select(Order).where(Order.id.in_(select(Ticket.order_id).where(Ticket.slot_id == slot_id)))
-        .order_by(Order.id)
-    ).scalars())
+def orders_of_slot(slot_id: int, lock: bool = False) -> list[Order]:
+    """Orders with at least one ticket of the slot, oldest first. With ``lock``, row-locked
+    (in id order; a citizen's own cancellation locks its one order) and re-read."""
+    query = (select(Order).where(Order.id.in_(select(Ticket.order_id).where(Ticket.slot_id == slot_id)))
+             .order_by(Order.id))
+    if lock:
+        query = query.with_for_update(of=Order).execution_options(populate_existing=True)
+    return list(db.session.execute(query).scalars())
 
 
 def cancel_bookings_of_slot(slot: Slot, reason: str) -> list[Order]:
@@ -39,7 +41,7 @@ def cancel_bookings_of_slot(slot: Slot, reason: str) -> list[Order]:
     (the ``refund_cancelled_slot`` job); a citizen with nothing to get back is told now."""
     now = slot.cancelled_at or utcnow()
     cancelled = []
-    for order in orders_of_slot(slot.id):
+    for order in orders_of_slot(slot.id, lock=True):
         if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT, Order.PAID):
             continue
         if not any(t.status == Ticket.VALID for t in order.tickets):

@@ -271,6 +271,7 @@ def cancel_paid(order: Order, accept_late: bool = False, now=None) -> int:
     from marketplace.models import Ticket
     from marketplace.services import policy
 
+    order = booking.lock_order(order)
     if order.status != Order.PAID:
         raise DomainError(_l("Only a confirmed booking can be cancelled."))
     quote = policy.quote(order, now)
