@@ -361,3 +361,34 @@ def test_desk_provider_refunds_without_calling_anyone(app, client, desk, db):
         _db.session.commit()
         order = _db.session.get(Order, payment.order_id)
         assert ledger.balance(order) == 700
+
+
+def test_the_desk_cancels_a_booking_paid_at_the_desk_and_the_ledger_gives_the_money_back(app, client, desk, db):
+    login(client, desk.operator.email)
+    _find(client, desk, desk.citizen.email)
+    adult, reduced = desk.paid_types
+    response = _book(client, desk, desk.paid, desk.citizen.id,
+                     {f"qty-{adult}": "1", f"qty-{reduced}": "1", "consent": "y", "payment": "desk"})
+    confirmation = response.headers["Location"]
+    page = client.get(confirmation).get_data(as_text=True)
+    assert "Cancel the booking" in page or "Annulla la prenotazione" in page
+    (order,) = _orders(db, desk.territory)
+    # Without the CSRF token nothing happens.
+    assert client.post(f"{confirmation}/cancel").status_code == 400
+    response = post(client, f"{confirmation}/cancel", {}, token_from=confirmation)
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert ("20,00" in page or "20.00" in page) and "hand back what was paid at the desk" in page
+    (order,) = _orders(db, desk.territory)
+    assert order.status == Order.CANCELLED
+    with territory_scope(desk.territory.id):
+        entries = db.session.execute(select(LedgerEntry).where(LedgerEntry.order_id == order.id)
+                                     .order_by(LedgerEntry.id)).scalars().all()
+        assert [(e.kind, e.amount_cents, e.provider) for e in entries] == [
+            (LedgerEntry.CHARGE, 2000, "desk"), (LedgerEntry.REFUND, -2000, "desk")]
+        (payment,) = db.session.execute(select(Payment).where(Payment.order_id == order.id)).scalars().all()
+        assert payment.status == Payment.REFUNDED and payment.refunded_cents == 2000
+    # A second click refunds nothing more.
+    post(client, f"{confirmation}/cancel", {}, token_from=confirmation)
+    with territory_scope(desk.territory.id):
+        assert len(db.session.execute(select(LedgerEntry).where(LedgerEntry.order_id == order.id)).all()) == 2

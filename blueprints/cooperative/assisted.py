@@ -41,3 +41,9 @@ def assisted_bookings(cooperative):
 @staff_required
 def assisted_confirmation(cooperative, code: str):
     return views.confirmation(views.cooperative_desk(cooperative), code)
+
+
+@bp.route("/<int:coop_id>/assisted/bookings/<code>/cancel", methods=["POST"])
+@staff_required
+def assisted_cancel(cooperative, code: str):
+    return views.cancel(views.cooperative_desk(cooperative), code)

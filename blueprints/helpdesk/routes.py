@@ -44,3 +44,9 @@ def bookings():
 @help_desk_required
 def confirmation(code: str):
     return views.confirmation(views.help_desk(), code)
+
+
+@bp.route("/bookings/<code>/cancel", methods=["POST"])
+@help_desk_required
+def cancel(code: str):
+    return views.cancel(views.help_desk(), code)

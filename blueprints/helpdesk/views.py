@@ -12,11 +12,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from blueprints.common import form_error, get_or_404
+from blueprints.common import ActionForm, form_error, get_or_404
 from blueprints.helpdesk.forms import AssistedBookForm, FindCitizenForm, NewCitizenForm
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Order, Slot, User
-from marketplace.services import DomainError, assisted, booking
+from marketplace.formatting import money
+from marketplace.services import DomainError, assisted, booking, checkout, policy
+from payments.providers import ProviderError
 
 SESSION_KEY = "assisted_citizens"
 REMEMBERED = 20
@@ -170,11 +172,38 @@ def _order(desk: Desk, code: str) -> Order:
 
 
 def confirmation(desk: Desk, code: str):
-    """A printable confirmation to hand to the citizen."""
+    """A printable confirmation to hand to the citizen, and the way to cancel it for them."""
     order = _order(desk, code)
     citizen = db.session.get(User, order.user_id) if order.user_id else None
     return render_template("helpdesk/confirmation.html", desk=desk, order=order, citizen=citizen,
-                           place=_place(order.tickets[0].slot) if order.tickets else "")
+                           place=_place(order.tickets[0].slot) if order.tickets else "",
+                           quote=policy.quote(order), form=ActionForm())
+
+
+def cancel(desk: Desk, code: str):
+    """Cancel a booking the desk made, at the citizen's request, as the service's policy
+    says. Money taken at the desk is refunded through the ledger (the operator hands it
+    back); a card payment goes back to the card."""
+    order = _order(desk, code)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    refunded = 0
+    try:
+        if order.status == Order.PAID and order.total_cents > 0:
+            refunded = checkout.cancel_paid(order, accept_late=request.form.get("accept_late") == "y")
+        else:
+            booking.cancel_free(order)
+    except (DomainError, ProviderError) as exc:
+        db.session.rollback()
+        flash(str(getattr(exc, "message", "")) or _("The booking could not be cancelled. Please try again."),
+              "danger")
+    else:
+        db.session.commit()
+        flash(_("The booking is cancelled; the seats are free for others."), "success")
+        if refunded:
+            flash(_("%(amount)s is refunded: hand back what was paid at the desk; a card payment goes back "
+                    "to the card by itself.", amount=money(refunded)), "info")
+    return redirect(desk.url("confirmation", code=order.code))
 
 
 def _place(slot: Slot) -> str:
