@@ -17,7 +17,7 @@ from blueprints.helpdesk.forms import AssistedBookForm, FindCitizenForm, NewCiti
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Order, Slot, User
 from marketplace.formatting import money
-from marketplace.services import DomainError, assisted, booking, checkout, policy
+from marketplace.services import DomainError, assisted, booking, checkout, policy, tickets
 from payments.providers import ProviderError
 
 SESSION_KEY = "assisted_citizens"
@@ -176,7 +176,7 @@ def confirmation(desk: Desk, code: str):
     order = _order(desk, code)
     citizen = db.session.get(User, order.user_id) if order.user_id else None
     return render_template("helpdesk/confirmation.html", desk=desk, order=order, citizen=citizen,
-                           place=_place(order.tickets[0].slot) if order.tickets else "",
+                           place=tickets.location_text(tickets.slot_location(order.tickets[0].slot)) if order.tickets else "",
                            quote=policy.quote(order), form=ActionForm())
 
 
@@ -187,12 +187,8 @@ def cancel(desk: Desk, code: str):
     order = _order(desk, code)
     if not ActionForm().validate_on_submit():
         abort(400)
-    refunded = 0
     try:
-        if order.status == Order.PAID and order.total_cents > 0:
-            refunded = checkout.cancel_paid(order, accept_late=request.form.get("accept_late") == "y")
-        else:
-            booking.cancel_free(order)
+        refunded = checkout.cancel(order, accept_late=request.form.get("accept_late") == "y")
     except (DomainError, ProviderError) as exc:
         db.session.rollback()
         flash(str(getattr(exc, "message", "")) or _("The booking could not be cancelled. Please try again."),
@@ -204,16 +200,6 @@ def cancel(desk: Desk, code: str):
             flash(_("%(amount)s is refunded: hand back what was paid at the desk; a card payment goes back "
                     "to the card by itself.", amount=money(refunded)), "info")
     return redirect(desk.url("confirmation", code=order.code))
-
-
-def _place(slot: Slot) -> str:
-    """Where the date takes place: its own location, else the service's only one."""
-    locations = slot.service.locations
-    location = next((loc for loc in locations if loc.id == slot.location_id), None) \
-        or (locations[0] if len(locations) == 1 else None)
-    if location is None:
-        return ""
-    return ", ".join(p for p in (location.name, location.address, location.municipality.name) if p)
 
 
 def bookings(desk: Desk):

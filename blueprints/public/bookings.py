@@ -265,14 +265,9 @@ def cancel(code: str):
         # Cash or POS at a desk is given back at the desk, not by this button.
         flash(_("This booking was paid at the desk: ask the desk to cancel it and give you the money back."), "danger")
         return redirect(url_for("bookings.detail", code=order.code))
-    refunded = 0
     try:
-        if order.status == Order.PAID and order.total_cents > 0:
-            # After the free period the citizen must have agreed to what is (not) refunded.
-            refunded = checkout_service.cancel_paid(order, accept_late=request.form.get("accept_late") == "y")
-        else:
-            refunded = 0
-            booking.cancel_free(order)
+        # After the free period the citizen must have agreed to what is (not) refunded.
+        refunded = checkout_service.cancel(order, accept_late=request.form.get("accept_late") == "y")
     except checkout_service.LateCancellation as exc:
         db.session.rollback()
         asked = "confirm_step" in request.form  # the box was shown and left unticked

@@ -297,3 +297,12 @@ def cancel_paid(order: Order, accept_late: bool = False, now=None) -> int:
         ticket.status = Ticket.CANCELLED
     booking._seats_freed(order)
     return refunded
+
+
+def cancel(order: Order, accept_late: bool = False) -> int:
+    """Cancel a booking as its service's policy says: a paid one with its refunds
+    (``cancel_paid``), anything else by freeing its seats. Returns the cents refunded."""
+    if order.status == Order.PAID and order.total_cents > 0:
+        return cancel_paid(order, accept_late=accept_late)
+    booking.cancel_free(order)
+    return 0
