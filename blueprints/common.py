@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from marketplace.extensions import db
 from tenants.resolution import public_path
 from marketplace.services import DomainError
-from marketplace.services.authz import is_coordinator, is_help_desk, staff_cooperative_ids
+from marketplace.services.authz import is_coordinator, is_help_desk, may_manage_funder, staff_cooperative_ids
 
 
 def login_required_here(view):
@@ -80,6 +80,24 @@ def staff_required(view):
             abort(403)
         g.cooperative = cooperative
         return view(*args, cooperative=cooperative, **kwargs)
+
+    return wrapper
+
+
+def funder_required(view):
+    """Officers of the funder ``funder_id`` in this territory, or its coordinators; 404 if
+    the funder is not here. Passes ``funder`` and sets ``g.funder``."""
+
+    @functools.wraps(view)
+    @login_required_here
+    def wrapper(*args, funder_id: int, **kwargs):
+        from marketplace.models import Funder
+
+        funder = get_or_404(Funder, funder_id)
+        if not (may_manage_funder(funder.id) or current_user.is_platform_admin):
+            abort(403)
+        g.funder = funder
+        return view(*args, funder=funder, **kwargs)
 
     return wrapper
 

@@ -172,6 +172,11 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(helpdesk_bp, url_prefix="/t/<territory>/helpdesk")
     app.register_blueprint(hsds_bp, url_prefix="/t/<territory>/hsds")
+    from blueprints.funder.routes import bp as funder_bp
+    from blueprints.public.funding import bp as public_funding_bp
+
+    app.register_blueprint(funder_bp, url_prefix="/t/<territory>/funders")
+    app.register_blueprint(public_funding_bp, url_prefix="/t/<territory>")
     app.register_blueprint(payment_webhooks_bp)  # /payments/stripe/webhook
     register_api(app)  # /api/v1 (flask-smorest), its OpenAPI document and docs
 

@@ -127,6 +127,85 @@ class Factory:
         return self._save(slot)
 
 
+    # --- funding: funders, programmes, vouchers, employees, welfare credits -----------------
+
+    def funder(self, territory: Territory, kind: str = "municipality", **kw):
+        from marketplace.models import Funder
+
+        n = next(_seq)
+        kw.setdefault("name", f"Comune di Prova {n}" if kind != "employer" else f"Azienda {n} S.p.A.")
+        return self._save(Funder(territory_id=territory.id, kind=kind, **kw))
+
+    def funder_officer(self, funder, **kw) -> User:
+        """A user holding the funder role for ``funder`` in its territory."""
+        user = self.user(**kw)
+        self._save(Membership(territory_id=funder.territory_id, user_id=user.id, role=Membership.FUNDER,
+                              funder_id=funder.id))
+        return user
+
+    def programme(self, funder, **kw):
+        """An open programme of ``funder``: 1,000 EUR budget, 100 EUR fixed vouchers, valid and
+        open for applications from a month ago to a month from now, for any service."""
+        from marketplace.models import Programme
+
+        today = dt.date.today()
+        kw.setdefault("title", f"Buoni servizio {next(_seq)}")
+        kw.setdefault("status", Programme.OPEN)
+        kw.setdefault("budget_cents", 100_000)
+        kw.setdefault("value_kind", Programme.FIXED)
+        kw.setdefault("value_cents", 10_000)
+        kw.setdefault("starts_on", today - dt.timedelta(days=30))
+        kw.setdefault("ends_on", today + dt.timedelta(days=60))
+        kw.setdefault("applications_open_on", today - dt.timedelta(days=30))
+        kw.setdefault("applications_close_on", today + dt.timedelta(days=30))
+        return self._save(Programme(territory_id=funder.territory_id, funder_id=funder.id, **kw))
+
+    def voucher(self, programme, holder: User | None = None, amount_cents: int | None = None, **kw):
+        """An active voucher of ``programme`` held by ``holder``, at full balance (no budget
+        check: tests of the budget go through ``services.programmes``)."""
+        from marketplace.models import Voucher
+
+        amount = programme.voucher_value_cents if amount_cents is None else amount_cents
+        kw.setdefault("valid_from", programme.starts_on)
+        kw.setdefault("valid_until", programme.ends_on)
+        kw.setdefault("channel", Voucher.BULK)
+        if programme.value_kind == "percent":
+            kw.setdefault("percent", programme.percent)
+        return self._save(Voucher(territory_id=programme.territory_id, programme_id=programme.id,
+                                  funder_id=programme.funder_id, holder_id=holder.id if holder else None,
+                                  amount_cents=amount, balance_cents=amount, **kw))
+
+    def employee(self, employer, user: User | None = None, **kw):
+        """An employee of ``employer``; active and linked to ``user`` when given."""
+        from marketplace.models import Employee
+
+        n = next(_seq)
+        kw.setdefault("email", user.email if user else f"employee{n}@example.org")
+        kw.setdefault("status", Employee.ACTIVE if user else Employee.INVITED)
+        if user is not None:
+            kw.setdefault("joined_at", utcnow())
+        return self._save(Employee(territory_id=employer.territory_id, funder_id=employer.id,
+                                   user_id=user.id if user else None, **kw))
+
+    def welfare_credit(self, employee, amount_cents: int = 20_000, expires_on: dt.date | None = None, **kw):
+        """A welfare credit for ``employee``, loaded through the ledger (CREDIT_LOAD)."""
+        from marketplace.models import LedgerEntry, WelfareCredit
+        from payments import ledger
+        from tenants.scoping import territory_scope
+
+        with self.app.app_context(), territory_scope(employee.territory_id):
+            credit = WelfareCredit(territory_id=employee.territory_id, funder_id=employee.funder_id,
+                                   employee_id=employee.id, amount_cents=amount_cents, balance_cents=0,
+                                   expires_on=expires_on or dt.date.today() + dt.timedelta(days=90), **kw)
+            db.session.add(credit)
+            db.session.flush()
+            ledger.record_credit(credit, LedgerEntry.CREDIT_LOAD, amount_cents, f"test-load-{credit.id}")
+            db.session.commit()
+            db.session.refresh(credit)
+            db.session.expunge(credit)
+        return credit
+
+
 def png_bytes(width: int = 8, height: int = 6, color=(0, 102, 204)) -> bytes:
     """A valid PNG image, made with Pillow."""
     import io

@@ -8,12 +8,22 @@ from marketplace.models.booking import (
     LedgerEntry, Order, Payment, ServiceRequest, Slot, Ticket, TicketType, WaitlistEntry,
     WebhookEvent,
 )
+from marketplace.models.funding import (
+    Application, ApplicationDocument, Employee, Funder, Programme, Voucher, WelfareCredit,
+)
 from marketplace.models.catalogue import (
     Category, ChangeRecord, Municipality, PriceBand, Service, ServiceArea, ServiceImage,
     ServiceLocation,
 )
 
 __all__ = [
+    "Application",
+    "ApplicationDocument",
+    "Employee",
+    "Funder",
+    "Programme",
+    "Voucher",
+    "WelfareCredit",
     "LedgerEntry",
     "Order",
     "Payment",

@@ -146,7 +146,9 @@ class Ticket(TenantMixin, db.Model):
 
 
 class Payment(TenantMixin, db.Model):
-    """One funding source's part of an order (card, later voucher, welfare credit)."""
+    """One funding source's part of an order: card (stripe), desk, voucher, welfare credit.
+    A PENDING voucher / welfare-credit payment is a reservation of that much of its balance
+    (counted only while the order still holds its seats)."""
 
     __tablename__ = "payment"
 
@@ -167,6 +169,8 @@ class Payment(TenantMixin, db.Model):
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="RESTRICT"), index=True)
     provider: Mapped[str] = mapped_column(sa.String(20))
     provider_ref: Mapped[str] = mapped_column(sa.String(100), default="", index=True)
+    voucher_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voucher.id", ondelete="RESTRICT"), index=True)
+    credit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("welfare_credit.id", ondelete="RESTRICT"), index=True)
     amount_cents: Mapped[int] = mapped_column()
     refunded_cents: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(sa.String(20), default=CREATED)
@@ -174,6 +178,8 @@ class Payment(TenantMixin, db.Model):
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship(back_populates="payments")
+    voucher = relationship("Voucher")
+    credit = relationship("WelfareCredit")
 
     __table_args__ = (
         sa.CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
@@ -182,17 +188,24 @@ class Payment(TenantMixin, db.Model):
 
 
 class LedgerEntry(TenantMixin, db.Model):
-    """One movement of money, written only by ``payments.ledger.record``. Positive: money
-    in for the order (charge); negative: money back (refund)."""
+    """One movement of money, written only by ``payments.ledger``. For an order, positive:
+    money in (charge); negative: money back (refund). A welfare credit's load (positive) and
+    its release back to the employer on expiry (negative) have no order."""
 
     __tablename__ = "ledger_entry"
 
     CHARGE = "charge"
     REFUND = "refund"
+    CREDIT_LOAD = "credit_load"
+    CREDIT_RELEASE = "credit_release"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="RESTRICT"), index=True)
-    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id", ondelete="RESTRICT"), index=True)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("booking_order.id", ondelete="RESTRICT"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payment.id", ondelete="RESTRICT"), index=True)
+    # Who else paid: set on voucher and welfare-credit movements (spend per funder is a sum).
+    funder_id: Mapped[int | None] = mapped_column(sa.ForeignKey("funder.id", ondelete="RESTRICT"), index=True)
+    voucher_id: Mapped[int | None] = mapped_column(sa.ForeignKey("voucher.id", ondelete="RESTRICT"), index=True)
+    credit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("welfare_credit.id", ondelete="RESTRICT"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
     amount_cents: Mapped[int] = mapped_column()
     provider: Mapped[str] = mapped_column(sa.String(20))
@@ -201,8 +214,8 @@ class LedgerEntry(TenantMixin, db.Model):
     idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    order: Mapped[Order] = relationship(back_populates="ledger")
-    payment: Mapped[Payment] = relationship()
+    order: Mapped[Order | None] = relationship(back_populates="ledger")
+    payment: Mapped[Payment | None] = relationship()
 
 
 class WaitlistEntry(TenantMixin, db.Model):

@@ -20,6 +20,9 @@ class Invitation(TenantMixin, db.Model):
     cooperative_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("cooperative.id", ondelete="CASCADE"), index=True
     )
+    funder_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("funder.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     invited_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("user_account.id", ondelete="SET NULL")
@@ -33,6 +36,7 @@ class Invitation(TenantMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     cooperative = relationship("Cooperative")
+    funder = relationship("Funder")
     territory = relationship("Territory")
 
     def is_open(self, now: dt.datetime | None = None) -> bool:

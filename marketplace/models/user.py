@@ -84,7 +84,8 @@ class Membership(TenantMixin, db.Model):
     COORDINATOR = "coordinator"
     STAFF = "staff"
     HELP_DESK = "help_desk"  # a territory help desk (Social Point): books on citizens' behalf
-    ROLES = (COORDINATOR, STAFF, HELP_DESK)
+    FUNDER = "funder"        # an officer of one funder (municipality, employer's HR...)
+    ROLES = (COORDINATOR, STAFF, HELP_DESK, FUNDER)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -94,10 +95,14 @@ class Membership(TenantMixin, db.Model):
     cooperative_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("cooperative.id", ondelete="CASCADE"), index=True
     )
+    funder_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("funder.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     user: Mapped[User] = relationship()
     cooperative: Mapped["Cooperative | None"] = relationship(back_populates="memberships")
+    funder = relationship("Funder")
 
 
 class AccountToken(db.Model):

@@ -47,3 +47,17 @@ def staff_cooperative_ids(user=None) -> set[int]:
 def is_help_desk(user=None) -> bool:
     """May book on citizens' behalf at the territory's help desk (operators and coordinators)."""
     return bool({Membership.HELP_DESK, Membership.COORDINATOR} & roles_here(user))
+
+
+def funder_ids_here(user=None) -> set[int]:
+    """The funders (municipality, employer...) the user is an officer of in this territory."""
+    return {
+        m.funder_id
+        for m in memberships_here(user)
+        if m.role == Membership.FUNDER and m.funder_id is not None
+    }
+
+
+def may_manage_funder(funder_id: int, user=None) -> bool:
+    """Coordinators manage every funder of their territory; officers only their own."""
+    return is_coordinator(user) or funder_id in funder_ids_here(user)

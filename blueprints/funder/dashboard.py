@@ -1,0 +1,1 @@
+"""Funders' area: dashboard (routes registered on blueprints.funder.routes.bp)."""

@@ -1,0 +1,1 @@
+"""Funders' area: employers (routes registered on blueprints.funder.routes.bp)."""

@@ -1,0 +1,1 @@
+"""Funders' area: programmes (routes registered on blueprints.funder.routes.bp)."""

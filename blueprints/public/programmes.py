@@ -1,0 +1,1 @@
+"""Citizens apply to funding programmes (routes on blueprints.public.funding.bp)."""
