@@ -70,6 +70,9 @@ class Config:
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
     MAX_CONTENT_LENGTH = 3 * 1024 * 1024  # images are at most 2 MB; bigger requests get the 413 page
+    # Uploaded application documents (private, see marketplace/storage.py); at most 2 MB each.
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
+    UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
     BABEL_DEFAULT_LOCALE = "it"
     BABEL_DEFAULT_TIMEZONE = "Europe/Rome"

@@ -75,6 +75,7 @@ def make_app(database_uri: str, **overrides):
         RATELIMIT_STORAGE_URI=REDIS_URL or "memory://",
         RATELIMIT_KEY_PREFIX=f"test-{RUN_ID}-{uuid.uuid4().hex[:6]}",
         BASE_URL="http://localhost",
+        UPLOAD_DIR=tempfile.mkdtemp(prefix="marketplace-uploads-"),
     )
     config.update(overrides)
     app = create_app("testing", **config)
