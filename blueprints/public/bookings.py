@@ -1,7 +1,9 @@
 """Citizens book a date: choose tickets, hold seats, confirm, see and cancel bookings."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -16,7 +18,7 @@ from marketplace.extensions import db, rate_limit
 from marketplace.formatting import money
 from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking, policy, waitlist
+from marketplace.services import DomainError, booking, funding, policy, waitlist
 from marketplace.services import checkout as checkout_service
 from marketplace.services import tickets as tickets_service
 from payments.providers import ProviderError
@@ -135,12 +137,30 @@ def checkout(code: str):
     order = _my_order(code)
     if order.status == Order.PAID:
         return redirect(url_for("bookings.detail", code=order.code))
+    return _checkout_page(order)
+
+
+def _checkout_page(order: Order, errors: list | None = None, chosen_ids: set | None = None,
+                   use_credit: bool = True, code_value: str = ""):
+    """The payment page. With vouchers or welfare credit that can pay the order, the citizen
+    first sees the split (voucher -> credit -> card) and confirms it; the card form comes
+    once the split is chosen, for what is left."""
     expired = order.hold_expires_at is not None and order.hold_expires_at <= utcnow()
     minutes_left = 0 if expired or not order.hold_expires_at else \
         max(1, int((order.hold_expires_at - utcnow()).total_seconds() // 60))
+    payable = not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and order.total_cents > 0
+    vouchers, credits = funding.usable_sources(order, current_user) if payable else ([], [])
+    reserved = funding.reservations(order)
+    chosen = bool(reserved) or session.get(_CHOSEN_KEY) == order.code
+    choosing = payable and (bool(errors) or request.args.get("change") == "1"
+                            or (not chosen and bool(vouchers or credits)))
+    proposal = None
+    if choosing:
+        picked = vouchers if chosen_ids is None else [v for v in vouchers if v.id in chosen_ids]
+        proposal = funding.plan(order, picked, credits if use_credit else [])
     card = None
-    if not expired and order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and order.total_cents > 0 \
-            and card_payments_enabled():
+    due = funding.card_due(order)
+    if payable and not choosing and due > 0 and card_payments_enabled():
         try:
             payment, data = checkout_service.start_card_payment(order)
         except (DomainError, ProviderError) as exc:
@@ -154,7 +174,54 @@ def checkout(code: str):
             allow_stripe_js()
     return render_template("public/checkout.html", order=order, expired=expired, card=card,
                            stripe_js_url=current_app.config.get("STRIPE_JS_URL"),
-                           minutes_left=minutes_left, form=ActionForm())
+                           minutes_left=minutes_left, form=ActionForm(), choosing=choosing,
+                           proposal=proposal, vouchers=vouchers, credits=credits, reserved=reserved,
+                           card_due=due, funding_errors=errors or [],
+                           chosen_ids={v.id for v in vouchers} if chosen_ids is None else chosen_ids,
+                           use_credit=use_credit, code_value=code_value), 422 if errors else 200
+
+
+# Which order's payment split the citizen has settled on (even "card only"), so the
+# checkout page goes straight to the card form on the next visit.
+_CHOSEN_KEY = "funding_chosen"
+
+
+@bp.route("/bookings/<code>/funding", methods=["POST"])
+@login_required_here
+@rate_limit("CHECKOUT_RATE_LIMIT")
+def choose_funding(code: str):
+    """The citizen confirms which vouchers and whether welfare credit pay the order (a printed
+    voucher code may be typed too). Amounts are always computed here, never read from the
+    form. Everything covered: the booking is paid at once; else the card form follows."""
+    order = _my_order(code)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    raw_ids = request.form.getlist("voucher")
+    use_credit = request.form.get("use_credit") == "y"
+    typed = (request.form.get("voucher_code") or "").strip()
+    if any(not r.isdigit() or len(r) > 9 for r in raw_ids):
+        return _checkout_page(order, errors=[_("Choose vouchers from the list.")], chosen_ids=set(),
+                              use_credit=use_credit, code_value=typed[:40])
+    ids = {int(r) for r in raw_ids}
+    try:
+        if typed:
+            ids.add(funding.claim_voucher(typed, current_user).id)
+        plan = funding.reserve(order, current_user, sorted(ids), use_credit)
+        paid = order.status == Order.PAID
+    except DomainError as exc:
+        db.session.rollback()
+        order = _my_order(code)
+        return _checkout_page(order, errors=[str(exc.message)], chosen_ids=ids, use_credit=use_credit,
+                              code_value=typed[:40])
+    db.session.commit()
+    session[_CHOSEN_KEY] = code
+    if paid:
+        flash(_("Your booking is paid with your vouchers and credit, and confirmed."), "success")
+        return redirect(url_for("bookings.detail", code=code))
+    if plan.funded_cents:
+        flash(_("%(funded)s is reserved from your vouchers and credit; %(card)s is left to pay.",
+                funded=money(plan.funded_cents), card=money(plan.card_cents)), "info")
+    return redirect(url_for("bookings.checkout", code=code))
 
 
 @bp.route("/bookings/<code>/payments/<int:payment_id>")
@@ -174,6 +241,8 @@ def payment_return(code: str, payment_id: int):
         return redirect(url_for("bookings.checkout", code=order.code))
     db.session.commit()  # if this paid the order, checkout queued the confirmation e-mail
     flash(str(result.message), "success" if result.status == "paid" else "danger")
+    if result.status in ("failed", "refunded") and session.get(_CHOSEN_KEY) == order.code:
+        session.pop(_CHOSEN_KEY)  # vouchers and credit were released: ask again how to pay
     if result.status in ("failed", "requires_action", "pending"):
         return redirect(url_for("bookings.checkout", code=order.code))
     return redirect(url_for("bookings.detail", code=order.code))

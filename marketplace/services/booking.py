@@ -164,7 +164,8 @@ def transition(order: Order, status: str) -> bool:
         order.hold_expires_at = None
     elif status == Order.CANCELLED:
         order.cancelled_at = utcnow()
-    from marketplace.services import waitlist  # noqa: PLC0415 - waitlist builds on this module
+    from marketplace.services import funding, waitlist  # noqa: PLC0415 - both build on this module
+    funding.order_status_changed(order)
     waitlist.order_status_changed(order)
     return True
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from marketplace.extensions import after_commit, db
 from marketplace.models import LedgerEntry, Order, Payment
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, booking
+from marketplace.services import DomainError, booking, funding
 from payments import ledger
 from payments.providers import ProviderError, ProviderStatus, get_provider
 from payments.providers.stripe import card_payments_enabled
@@ -44,7 +44,8 @@ def start_card_payment(order: Order, payment_method: str | None = None) -> tuple
     ProviderError if Stripe fails (the caller rolls back then)."""
     if not card_payments_enabled():
         raise DomainError(_l("Card payments are not available."))
-    if order.total_cents <= 0:
+    due = funding.card_due(order)
+    if order.total_cents <= 0 or due <= 0:
         raise DomainError(_l("This booking has nothing to pay."))
     if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
         raise DomainError(_l("This booking can no longer be paid."))
@@ -53,10 +54,10 @@ def start_card_payment(order: Order, payment_method: str | None = None) -> tuple
     provider = get_provider(PROVIDER)
     for existing in order.payments:
         if existing.provider == PROVIDER and existing.status == Payment.PENDING and existing.provider_ref:
-            if existing.amount_cents == order.total_cents:
+            if existing.amount_cents == due:
                 return existing, provider.client_data(existing.provider_ref)
     payment = Payment(territory_id=order.territory_id, order_id=order.id, order=order,
-                      provider=PROVIDER, amount_cents=order.total_cents, status=Payment.CREATED)
+                      provider=PROVIDER, amount_cents=due, status=Payment.CREATED)
     db.session.add(payment)
     db.session.flush()  # the intent's metadata carries the payment id
     data = provider.start(payment, payment_method=payment_method)
@@ -118,6 +119,8 @@ def confirm_from_provider(payment_id: int | None = None, intent_id: str | None =
     if status.state == ProviderStatus.FAILED:
         if payment.status in (Payment.CREATED, Payment.PENDING):
             ledger.transition_payment(payment, Payment.FAILED)
+            # Vouchers and credits reserved beside the card go back: the citizen chooses again.
+            funding.release(order)
             if order.status == Order.AWAITING_PAYMENT:
                 booking.transition(order, Order.PENDING)
             if status.raw_status != "canceled":
@@ -155,6 +158,22 @@ def _settle(payment: Payment, order: Order, status: ProviderStatus) -> CheckoutR
                               _l("This payment was already handled."))
     hold_over = order.hold_expires_at is not None and order.hold_expires_at <= utcnow()
     if order.status in (Order.PENDING, Order.AWAITING_PAYMENT) and not hold_over:
+        # The card pays what vouchers and credits leave; those are charged now, with it.
+        problem = None
+        if payment.amount_cents + funding.funded_cents(order) != order.total_cents:
+            problem = _l("How this booking is paid changed while you were paying. "
+                         "We refunded the card: please choose how to pay again.")
+        else:
+            try:
+                funding.settle(order)
+            except DomainError as exc:
+                problem = exc.message
+        if problem is not None:
+            funding.release(order)
+            if order.status == Order.AWAITING_PAYMENT:
+                booking.transition(order, Order.PENDING)
+            refund_card(payment, payment.amount_cents)
+            return CheckoutResult("refunded", payment.id, problem)
         booking.transition(order, Order.PAID)
         # The one place a card payment makes an order paid, whether the webhook or the
         # return URL got here first: the confirmation is queued once, sent after commit.
@@ -198,10 +217,12 @@ DESK = "desk"
 
 
 def pay_at_desk(order: Order, staff_user) -> Payment:
-    """The citizen paid the order's total at a help desk or cooperative counter (cash or
-    POS), to ``staff_user``: a confirmed "desk" Payment, one CHARGE in the ledger, the
-    order paid. Raises DomainError if the order cannot be paid now (nothing written)."""
-    if order.total_cents <= 0:
+    """The citizen paid at a help desk or cooperative counter (cash or POS), to
+    ``staff_user``, what vouchers and credits reserved for the order leave: those are
+    charged, a confirmed "desk" Payment with one CHARGE in the ledger, the order paid.
+    Raises DomainError if the order cannot be paid now (nothing written)."""
+    due = funding.card_due(order)
+    if order.total_cents <= 0 or due <= 0:
         raise DomainError(_l("This booking has nothing to pay."))
     if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
         raise DomainError(_l("This booking can no longer be paid."))
@@ -211,8 +232,9 @@ def pay_at_desk(order: Order, staff_user) -> Payment:
         # The citizen may be paying by card right now: taking cash too could charge twice.
         raise DomainError(_l("A card payment was started for this booking: wait for it to finish "
                              "or expire before taking the money at the desk."))
+    funding.settle(order)  # vouchers and credits reserved for it are charged with the desk part
     payment = Payment(territory_id=order.territory_id, order_id=order.id, order=order,
-                      provider=DESK, amount_cents=order.total_cents, status=Payment.CREATED)
+                      provider=DESK, amount_cents=due, status=Payment.CREATED)
     db.session.add(payment)
     db.session.flush()
     ref = get_provider(DESK).start(payment, staff_user=staff_user)["provider_ref"]
@@ -266,7 +288,8 @@ def cancel_paid(order: Order, accept_late: bool = False, now=None) -> int:
     payment through ``refund_payment``; the seats return to sale. Returns the cents refunded.
 
     Before the deadline everything paid goes back; after it and before the start,
-    ``late_refund_percent`` of it (rounded down), and only if ``accept_late`` (else
+    ``late_refund_percent`` of it (rounded down), shared among the sources in proportion
+    to what each paid (``funding.split_refund``), and only if ``accept_late`` (else
     LateCancellation, nothing changed). After the start: DomainError."""
     from marketplace.models import Ticket
     from marketplace.services import policy
@@ -281,17 +304,11 @@ def cancel_paid(order: Order, accept_late: bool = False, now=None) -> int:
     if quote.late and not accept_late:
         raise LateCancellation(_l("The free cancellation period is over: please confirm what will be refunded."),
                                quote)
-    left = quote.refund_cents
     refunded = 0
-    for payment in order.payments:
-        if left <= 0:
-            break
-        if payment.status == Payment.CONFIRMED:
-            amount = min(left, payment.amount_cents - payment.refunded_cents)
-            if amount > 0:
-                refund_payment(payment, amount)
-                refunded += amount
-                left -= amount
+    # Each source gets its share back (card, credit, voucher in proportion to what it paid).
+    for payment, amount in funding.split_refund(order, quote.refund_cents):
+        refund_payment(payment, amount)
+        refunded += amount
     booking.transition(order, Order.CANCELLED)
     for ticket in order.tickets:
         ticket.status = Ticket.CANCELLED

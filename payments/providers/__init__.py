@@ -14,6 +14,14 @@ def get_provider(name: str) -> PaymentProvider:
         from payments.providers.desk import DeskProvider
 
         return DeskProvider()
+    if name == "voucher":
+        from payments.providers.funds import VoucherProvider
+
+        return VoucherProvider()
+    if name == "welfare_credit":
+        from payments.providers.funds import WelfareCreditProvider
+
+        return WelfareCreditProvider()
     raise KeyError(name)
 
 
