@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
 LANGUAGES = [("it", _l("Italian")), ("en", _l("English"))]
 
@@ -38,3 +38,6 @@ class AssistedBookForm(FlaskForm):
         ("desk", _l("Paid at the desk (cash or POS)")),
         ("link", _l("Send a payment link by e-mail")),
     ], default="desk", validate_choice=False)
+    voucher_code = StringField(_l("Printed voucher code (optional)"), description=_l(
+        "The citizen's voucher pays first; the desk or the link takes the rest."),
+        validators=[Optional(), Length(max=40)], filters=[lambda v: (v or "").strip()])

@@ -147,6 +147,7 @@ def book(desk: Desk, slot_id: int):
                 order = assisted.book_for(slot, quantities, citizen, current_user._get_current_object(),
                                           desk.channel, consent=bool(form.consent.data),
                                           participants=[n for n in names if n], payment=form.payment.data,
+                                          voucher_code=form.voucher_code.data or "",
                                           cooperative=desk.cooperative, territory=g.territory)
             except DomainError as exc:
                 db.session.rollback()

@@ -148,13 +148,15 @@ def check_bookable(slot: Slot, cooperative: Cooperative | None = None) -> Servic
 
 def book_for(slot: Slot, quantities: dict[int, int], citizen: User, staff: User, channel: str,
              consent: bool, participants: list[str] | None = None, payment: str = PAY_AT_DESK,
-             cooperative: Cooperative | None = None, territory=None) -> Order:
+             cooperative: Cooperative | None = None, territory=None, voucher_code: str = "") -> Order:
     """Book ``slot`` for ``citizen`` on their behalf, by ``staff`` through ``channel``.
 
     Requires the citizen's recorded consent. Free: confirmed at once. Paid: ``payment``
     "desk" means the money was taken at the desk (paid now); "link" keeps the seats held
     for ``ASSISTED_HOLD_HOURS`` (never past the start) and e-mails the citizen the link to
-    pay online. The confirmation e-mail goes to the citizen if they have an address.
+    pay online. A printed ``voucher_code`` is given to the citizen and pays first (all of
+    it, or what it can: the desk or the link takes the rest). The confirmation e-mail goes
+    to the citizen if they have an address.
     Raises DomainError (nothing held) for missing consent, bad input or a full date."""
     if channel not in (Order.HELP_DESK, Order.COOPERATIVE):
         raise DomainError(_l("Unknown booking channel."))
@@ -174,8 +176,18 @@ def book_for(slot: Slot, quantities: dict[int, int], citizen: User, staff: User,
         order.email = ""  # never the placeholder address: nothing is sent for this booking
     order.channel = channel
     order.consent_at = utcnow()
+    if order.total_cents > 0 and voucher_code:
+        from marketplace.services import funding
+
+        try:
+            voucher = funding.claim_voucher(voucher_code, citizen)
+            funding.reserve(order, citizen, [voucher.id], use_credit=False, notify=False)
+        except DomainError as exc:
+            raise DomainError(exc.message, field="voucher_code") from exc
     if order.total_cents == 0:
         booking.confirm_free(order)
+        confirmation_mail(order, territory)
+    elif order.status == Order.PAID:  # the voucher paid it all
         confirmation_mail(order, territory)
     elif payment == PAY_AT_DESK:
         checkout.pay_at_desk(order, staff)

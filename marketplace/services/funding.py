@@ -253,7 +253,7 @@ def release(order: Order) -> int:
     return released
 
 
-def reserve(order: Order, user, voucher_ids: list[int], use_credit: bool) -> Plan:
+def reserve(order: Order, user, voucher_ids: list[int], use_credit: bool, notify: bool = True) -> Plan:
     """Reserve the chosen vouchers and (if ``use_credit``) the user's welfare credits for the
     order, replacing any earlier choice; a card payment started for another amount is given
     up. Locks the order, then each source row in a fixed order (vouchers, credits, by id),
@@ -322,9 +322,10 @@ def reserve(order: Order, user, voucher_ids: list[int], use_credit: bool) -> Pla
     if result.card_cents == 0:
         settle(order)
         booking.transition(order, Order.PAID)
-        from marketplace.services.tickets import send_confirmation
+        if notify:  # assisted bookings send their own confirmation
+            from marketplace.services.tickets import send_confirmation
 
-        send_confirmation(order)
+            send_confirmation(order)
     return result
 
 
