@@ -150,7 +150,7 @@ def test_seed_demo_is_idempotent_and_complete(app, db):
             accredited = db.session.execute(select(Cooperative).where(
                 Cooperative.status == Cooperative.ACCREDITED)).scalars().all()
             roles = {m.role for m in db.session.execute(select(Membership)).scalars()}
-            assert len(accredited) >= 3 and roles == {"coordinator", "staff", "help_desk"}
+            assert len(accredited) >= 3 and roles == {"coordinator", "staff", "help_desk", "funder"}
 
             # The catalogue: real municipalities, sub-categories, services in every state.
             places = {m.name: m for m in db.session.execute(select(Municipality)).scalars()}
