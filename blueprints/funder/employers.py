@@ -65,7 +65,7 @@ class InviteForm(FlaskForm):
 class UploadForm(FlaskForm):
     """A CSV file; ``token`` makes a double submit of the same upload count once."""
 
-    file = FileField(_l("CSV file"))
+    file = FileField(_l("CSV file"), render_kw={"accept": ".csv,text/csv"})
     token = HiddenField()
 
 
@@ -96,6 +96,7 @@ class LoadCreditForm(FlaskForm):
             self.expiry = welfare.check_expiry(welfare.parse_date(field.data))
         except ValueError as exc:
             raise ValidationError(exc.args[0])
+        field.data = self.expiry.isoformat()  # what a date input shows back
 
 
 def _uploaded(form: UploadForm) -> bytes | None:

@@ -33,9 +33,9 @@ VOUCHER_CANCELLED = "cancelled"
 VOUCHER_STATE_LABELS = {
     VOUCHER_ACTIVE: _l("Active"),
     VOUCHER_NOT_YET: _l("Not valid yet"),
-    VOUCHER_EXPIRED: _l("Expired"),
+    VOUCHER_EXPIRED: _l("Expired"),  # the page says "Expired on <date>"
     VOUCHER_USED_UP: _l("Used up"),
-    VOUCHER_CANCELLED: _l("Cancelled"),
+    VOUCHER_CANCELLED: _l("Cancelled by the funder"),
 }
 
 

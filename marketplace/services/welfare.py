@@ -55,7 +55,7 @@ CREDIT_RELEASED = "released"
 CREDIT_STATE_LABELS = {
     CREDIT_ACTIVE: _l("Active"),
     CREDIT_USED_UP: _l("Used up"),
-    CREDIT_EXPIRED: _l("Expired"),
+    CREDIT_EXPIRED: _l("Expired"),  # pages say "Expired on <date>"
     CREDIT_RELEASED: _l("Expired, returned to the employer"),
 }
 
@@ -198,8 +198,10 @@ def _heading(cell: str) -> str | None:
     return None
 
 
-def read_csv(data: bytes, columns: tuple[str, ...], required: tuple[str, ...]) -> list[tuple[int, dict]]:
-    """The rows of an uploaded CSV as (line number, {column: text}), blank rows skipped.
+def read_csv(data: bytes, columns: tuple[str, ...], required: tuple[str, ...]
+             ) -> tuple[list[tuple[int, dict]], list[RowError]]:
+    """The rows of an uploaded CSV as (line number, {column: text}), blank rows skipped,
+    and the rows that could not be read (too many values) as errors.
 
     Separators ``;``, tab or ``,`` (the first line tells); UTF-8 (with or without BOM) or
     Windows-1252 as Excel saves it. A first line of known headings says which column is
@@ -253,11 +255,9 @@ def read_csv(data: bytes, columns: tuple[str, ...], required: tuple[str, ...]) -
                 raise CsvRejected([RowError(line, "file", _l("At most %(n)d rows per file.", n=MAX_CSV_ROWS))])
     except csv.Error:
         raise CsvRejected([RowError(reader.line_num or 1, "file", _l("This line cannot be read as CSV."))]) from None
-    if errors:
-        raise CsvRejected(errors)
-    if not rows:
+    if not rows and not errors:
         raise CsvRejected([RowError(1, "file", _l("The file has no rows."))], _l("The file has no rows."))
-    return rows
+    return rows, errors
 
 
 def csv_template(header: list[str], example: list[str]) -> str:
@@ -405,10 +405,10 @@ def parse_employee_csv(employer: Funder, data: bytes) -> list[InviteRow]:
     """Every row of an employees CSV (e-mail, name) checked; raises CsvRejected listing
     every problem (line, column, reason). Writes nothing."""
     _check_employer(employer)
-    errors: list[RowError] = []
+    values_by_line, errors = read_csv(data, ("email", "name"), ("email",))
     rows: list[InviteRow] = []
     seen: dict[str, int] = {}
-    for line, values in read_csv(data, ("email", "name"), ("email",)):
+    for line, values in values_by_line:
         try:
             email = check_email(values["email"])
         except ValueError as exc:
@@ -423,7 +423,7 @@ def parse_employee_csv(employer: Funder, data: bytes) -> list[InviteRow]:
             errors.append(RowError(line, "name", _l("The name can be at most %(n)d characters long.", n=MAX_NAME)))
         rows.append(InviteRow(line, email, name))
     if errors:
-        raise CsvRejected(errors)
+        raise CsvRejected(sorted(errors, key=lambda e: e.row))
     return rows
 
 
@@ -632,9 +632,9 @@ def parse_credit_csv(employer: Funder, data: bytes, day: dt.date | None = None) 
     day = day or today()
     employees = {normalise_email(e.email): e for e in db.session.execute(
         select(Employee).where(Employee.funder_id == employer.id)).scalars()}
-    errors: list[RowError] = []
+    values_by_line, errors = read_csv(data, ("email", "amount", "expiry", "note"), ("email", "amount", "expiry"))
     rows: list[CreditRow] = []
-    for line, values in read_csv(data, ("email", "amount", "expiry", "note"), ("email", "amount", "expiry")):
+    for line, values in values_by_line:
         employee = None
         email = normalise_email(values["email"])
         if not email:
@@ -662,7 +662,7 @@ def parse_credit_csv(employer: Funder, data: bytes, day: dt.date | None = None) 
         if employee is not None and amount is not None and expires_on is not None:
             rows.append(CreditRow(line, employee, amount, expires_on, note))
     if errors:
-        raise CsvRejected(errors)
+        raise CsvRejected(sorted(errors, key=lambda e: e.row))
     return rows
 
 
