@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length
 
 from blueprints.common import ActionForm, form_error, login_required_here
 from blueprints.public.funding import bp
-from marketplace.extensions import db
+from marketplace.extensions import db, rate_limit
 from marketplace.models import Voucher
 from marketplace.services import DomainError, funding, welfare
 
@@ -85,6 +85,7 @@ def wallet():
 
 @bp.route("/wallet/vouchers", methods=["POST"])
 @login_required_here
+@rate_limit("CHECKOUT_RATE_LIMIT")
 def claim_voucher():
     form = ClaimVoucherForm(prefix="voucher")
     if form.validate_on_submit():
@@ -103,6 +104,7 @@ def claim_voucher():
 
 @bp.route("/wallet/employers", methods=["POST"])
 @login_required_here
+@rate_limit("CHECKOUT_RATE_LIMIT")
 def join_with_code():
     form = JoinForm(prefix="join")
     status = 422
@@ -124,6 +126,7 @@ def join_with_code():
 
 @bp.route("/employers/join/<invite_code>", methods=["GET", "POST"])
 @login_required_here
+@rate_limit("CHECKOUT_RATE_LIMIT")
 def join_employer(invite_code: str):
     """The link of the invitation e-mail: confirm, then join."""
     form = ActionForm()

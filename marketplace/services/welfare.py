@@ -14,15 +14,16 @@ import csv
 import datetime as dt
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from marketplace.extensions import db
 from marketplace.models import Employee, Funder, LedgerEntry, Territory, User, WelfareCredit
 from marketplace.models.base import utcnow
+from marketplace.models.booking import new_code
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
 from marketplace.services import funding as _funding
@@ -291,12 +292,6 @@ def _employee_by_email(employer: Funder, email: str) -> Employee | None:
     ).scalar_one_or_none()
 
 
-def _new_invite_code() -> str:
-    from marketplace.models.booking import new_code
-
-    return new_code()
-
-
 @dataclass
 class EmployeeRow:
     employee: Employee
@@ -363,7 +358,7 @@ def _invite(employer: Funder, email: str, full_name: str, invited_by: User | Non
             employee.status = Employee.INVITED
             employee.user_id = None
             employee.joined_at = None
-            employee.invite_code = _new_invite_code()
+            employee.invite_code = new_code()
         if full_name:
             employee.full_name = full_name
         outcome = "resent"
@@ -764,8 +759,6 @@ class Totals:
     spent: int = 0
     released: int = 0
     outstanding: int = 0
-    credits: int = 0
-    employees: dict = field(default_factory=dict)
 
 
 def totals(employer: Funder) -> Totals:
@@ -779,13 +772,7 @@ def totals(employer: Funder) -> Totals:
     loaded = int(sums.get(LedgerEntry.CREDIT_LOAD, 0))
     spent = int(sums.get(LedgerEntry.CHARGE, 0)) + int(sums.get(LedgerEntry.REFUND, 0))
     released = -int(sums.get(LedgerEntry.CREDIT_RELEASE, 0))
-    statuses = dict(db.session.execute(
-        select(Employee.status, func.count(Employee.id)).where(Employee.funder_id == employer.id)
-        .group_by(Employee.status)).all())
-    count = db.session.execute(
-        select(func.count(WelfareCredit.id)).where(WelfareCredit.funder_id == employer.id)).scalar_one()
-    return Totals(loaded=loaded, spent=spent, released=released, outstanding=loaded - spent - released,
-                  credits=int(count), employees={k: int(v) for k, v in statuses.items()})
+    return Totals(loaded=loaded, spent=spent, released=released, outstanding=loaded - spent - released)
 
 
 # ----------------------------------------------------------------------------- the wallet
@@ -815,8 +802,6 @@ def movements(voucher_ids, credit_ids) -> dict[tuple[str, int], list[Movement]]:
         conditions.append(LedgerEntry.credit_id.in_(credit_ids))
     if not conditions:
         return result
-    from sqlalchemy import or_
-
     entries = db.session.execute(
         select(LedgerEntry).where(or_(*conditions)).order_by(LedgerEntry.created_at, LedgerEntry.id)
     ).scalars().all()

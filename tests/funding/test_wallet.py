@@ -165,8 +165,10 @@ def test_the_join_link_needs_an_account_and_a_valid_code(app, db, make, world):
     invited = make.employee(world["employer"], email="new@acme.example")
     link = f"/t/{t.slug}/employers/join/{invited.invite_code}"
     anonymous = app.test_client()
-    response = anonymous.get(link)
-    assert response.status_code == 302 and "/account/login" in response.headers["Location"]
+    for response in (anonymous.get(link), anonymous.get(f"/t/{t.slug}/wallet"),
+                     post(anonymous, f"/t/{t.slug}/wallet/vouchers", {"voucher-code": "ABCDEFGHJK"}),
+                     post(anonymous, f"/t/{t.slug}/wallet/employers", {"join-code": invited.invite_code})):
+        assert response.status_code == 302 and "/account/login" in response.headers["Location"]
     newcomer = make.user(email="new@acme.example", confirmed=False, locale="en")
     client = app.test_client()
     login(client, newcomer.email)
