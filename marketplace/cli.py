@@ -23,19 +23,24 @@ def _fail(exc: DomainError):
 
 
 CLEANUP_INTERVAL_SECONDS = 60
+# Expired welfare credits go back to their employers at minute 17 of every hour.
+RELEASE_CREDITS_CRON = "17 * * * *"
 
 
 def cron_scheduler(connection, app=None):
     """An RQ cron scheduler with the periodic jobs registered: ``cleanup_everywhere``
-    every minute on the default queue (a worker runs it)."""
+    every minute and ``release_expired_credits_everywhere`` hourly, on the default queue
+    (a worker runs them)."""
     from rq.cron import CronScheduler
 
-    from marketplace.jobs import cleanup_everywhere
+    from marketplace.jobs import cleanup_everywhere, release_expired_credits_everywhere
     from marketplace.queue import queue_name
 
     scheduler = CronScheduler(connection=connection)
     scheduler.register(cleanup_everywhere, queue_name("default", app),
                        interval=CLEANUP_INTERVAL_SECONDS, job_timeout=300)
+    scheduler.register(release_expired_credits_everywhere, queue_name("default", app),
+                       cron=RELEASE_CREDITS_CRON, job_timeout=600)
     return scheduler
 
 
@@ -137,7 +142,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Enqueue the jobs that are due, then stop.")
     def cron_command(once):
         """Run the scheduler of periodic jobs (clean-up of expired holds and waiting-list
-        offers, every minute); a worker executes them."""
+        offers, every minute; release of expired welfare credits, hourly); a worker executes them."""
         from marketplace.queue import redis_connection
 
         if not current_app.config.get("REDIS_URL"):
@@ -145,8 +150,8 @@ def register_cli(app: Flask) -> None:
                                        "(expired holds are still ignored when seats are counted)")
         scheduler = cron_scheduler(redis_connection())
         for cron_job in scheduler.get_jobs():
-            click.echo(f"registered {cron_job.func_name} on {cron_job.queue_name} "
-                       f"every {cron_job.interval} seconds")
+            when = f"every {cron_job.interval} seconds" if cron_job.interval else f"at cron {cron_job.cron!r}"
+            click.echo(f"registered {cron_job.func_name} on {cron_job.queue_name} {when}")
         if once:
             for cron_job in scheduler.enqueue_jobs():
                 click.echo(f"enqueued {cron_job.func_name}")

@@ -169,3 +169,45 @@ def refund_cancelled_slot(territory_id: int, slot_id: int) -> dict:
                 counts["failed"] += 1
                 log.exception("refund of order %s (slot %s) failed; left owed", order_id, slot_id)
     return counts
+
+
+@job
+def release_expired_credits_job(territory_id: int) -> int:
+    """Give back to their employers the welfare credits of one territory that expired before
+    today (``services.welfare.release_expired_credits``). Safe to run twice: a released
+    credit is not released again. Returns how many were released."""
+    from marketplace.services import welfare
+    from tenants.scoping import territory_scope
+
+    with territory_scope(territory_id):
+        try:
+            released = welfare.release_expired_credits()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return released
+
+
+@job
+def release_expired_credits_everywhere() -> dict[str, int]:
+    """Run ``release_expired_credits_job`` for every active territory, one transaction each
+    (one territory's trouble does not stop the others). Run hourly by ``flask cron``.
+    Returns {territory slug: number of credits released}."""
+    import logging
+
+    from sqlalchemy import select
+
+    from marketplace.models import Territory
+
+    log = logging.getLogger("marketplace.jobs")
+    territories = db.session.execute(
+        select(Territory.id, Territory.slug).where(Territory.status == Territory.ACTIVE).order_by(Territory.id)
+    ).all()
+    released: dict[str, int] = {}
+    for territory_id, slug in territories:
+        try:
+            released[slug] = release_expired_credits_job(territory_id)
+        except Exception:  # noqa: BLE001 - logged; the next run tries again
+            log.exception("release of expired welfare credits of territory %s failed", slug)
+    return released
