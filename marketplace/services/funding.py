@@ -72,6 +72,9 @@ def claim_voucher(code: str, user) -> Voucher:
     if voucher.holder_id is not None or (
             voucher.holder_email and voucher.holder_email.lower() != (user.email or "").lower()):
         raise DomainError(_l("This voucher belongs to someone else."), field="code")
+    if voucher.holder_email and not user.is_confirmed:
+        # Else anyone could sign up with a beneficiary's address and take the voucher.
+        raise DomainError(_l("Confirm your e-mail address first: this voucher was sent to it."), field="code")
     if voucher.status != Voucher.ACTIVE:
         raise DomainError(_l("This voucher has been cancelled."), field="code")
     if voucher.valid_until < today():
