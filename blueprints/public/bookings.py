@@ -196,6 +196,9 @@ def choose_funding(code: str):
     order = _my_order(code)
     if not ActionForm().validate_on_submit():
         abort(400)
+    if order.status not in (Order.PENDING, Order.AWAITING_PAYMENT):
+        flash(_("This booking can no longer be paid."), "warning")
+        return redirect(url_for("bookings.detail", code=order.code))
     raw_ids = request.form.getlist("voucher")
     use_credit = request.form.get("use_credit") == "y"
     typed = (request.form.get("voucher_code") or "").strip()

@@ -322,3 +322,13 @@ def test_a_service_that_takes_no_vouchers_offers_none(app, client, db, make):
     assert "data-client-secret" in page and 'name="voucher"' not in page
     response = world.choose(client, use_credit=False)
     assert response.status_code == 422
+
+
+def test_choosing_how_to_pay_a_booking_already_paid_changes_nothing(app, client, db, make):
+    world = World(app, make, db, price=2000, voucher_cents=5000, credit_cents=0)
+    world.book(client)
+    world.choose(client, use_credit=False)
+    assert world.order().status == Order.PAID
+    again = world.choose(client, use_credit=False)
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/bookings/{world.code}")
+    assert world.balances() == (3000, None)
