@@ -217,6 +217,18 @@ def test_period_statement_pdf(app, client, db, world):
     assert "DejaVu Sans" in html and "http" not in html.replace("http-equiv", "")
 
 
+def test_pdfs_fetch_nothing_from_outside(app, monkeypatch):
+    from urllib import request
+
+    opened = []  # WeasyPrint's fetcher opens URLs through urllib's OpenerDirector
+    monkeypatch.setattr(request.OpenerDirector, "open", lambda self, *a, **kw: opened.append(a) or 1 / 0)
+    with app.app_context():
+        pdf = funder_reports._pdf('<p>Rendiconto</p><img src="http://127.0.0.1:9/logo.png" alt="">'
+                                  '<link rel="stylesheet" href="https://example.org/x.css">'
+                                  '<img src="file:///etc/passwd" alt="">')
+    assert pdf.startswith(b"%PDF") and opened == []
+
+
 def test_employer_dashboard(app, client, db, world):
     login(client, world.hr.email)
     page = _page(client, f"{world.base}/{world.azienda.id}/dashboard?{YEAR}")

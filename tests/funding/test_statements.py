@@ -64,6 +64,7 @@ def test_months_and_funders_with_what_is_owed(app, world):
     assert "Azienda Alfa S.p.A." in page and eur(5_000) in page
     # The later date has not happened yet: nothing is owed for it.
     assert "2025-05" not in page and eur(2_000) not in page
+    assert "2025-04" not in page                                      # Betulla's day centre
     assert f"{world.aurora_base}/{world.comune.id}/2025-03.csv" in page
     assert f"{world.aurora_base}/{world.comune.id}/2025-03.pdf" in page
 
