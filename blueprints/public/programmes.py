@@ -243,7 +243,7 @@ def _application_page(application: Application, form: ApplicationForm | None = N
         by_label.setdefault(document.label, []).append(document)
     return render_template(
         "public/funding/application.html", application=application, programme=programme, form=form,
-        editable=editable, labels=service.STATUS_LABELS, action_form=ActionForm(), upload_form=UploadForm(),
+        editable=editable, labels=service.STATUS_LABELS,
         upload_errors=upload_errors or {}, documents_by_label=by_label,
         withdrawable=application.status in service.WITHDRAWABLE_STATUSES,
         closed=service.closed_reason(programme) if application.status == Application.DRAFT else None,
