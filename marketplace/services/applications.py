@@ -214,6 +214,20 @@ def lock(application_id: int) -> Application | None:
         raise DomainError(_l("Someone else is working on this application. Please try again.")) from exc
 
 
+def lock_applicant(user_id: int) -> None:
+    """Row-lock the applicant (``SELECT ... FOR UPDATE`` on their account) so two clicks on
+    "Apply" at once cannot open two drafts: the second waits, then finds the first."""
+    bind = db.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        timeout = int(current_app.config.get("BOOKING_LOCK_TIMEOUT_MS", 3000))
+        db.session.execute(text(f"SET LOCAL lock_timeout = '{timeout}ms'"))
+    try:
+        db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    except OperationalError as exc:
+        db.session.rollback()
+        raise DomainError(_l("Someone else is working on this application. Please try again.")) from exc
+
+
 def transition(application: Application, status: str) -> None:
     """The one place an application changes status; raises AlreadyDecided for a move its
     life cycle does not allow (e.g. submitting an approved application)."""
@@ -243,8 +257,7 @@ def apply(programme: Programme, user: User) -> tuple[Application, bool]:
 
     Raises DomainError when the programme is not accepting applications or the user
     already has a voucher from it (an approved application). The caller commits."""
-    # Lock the applicant so two clicks at once cannot open two drafts.
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    lock_applicant(user.id)
     mine = list(db.session.execute(
         select(Application).where(Application.programme_id == programme.id, Application.user_id == user.id)
         .order_by(Application.id.desc())).scalars())
@@ -508,7 +521,7 @@ def _mail_applicant(application: Application, user: User | None, template: str) 
 
     if user is None and application.user_id:
         user = db.session.get(User, application.user_id)
-    if user is None or not user.email:
+    if user is None or not user.email or user.deleted_at is not None:
         return
     territory = db.session.get(Territory, application.territory_id)
     link = external_url("public_funding.application", territory=territory.slug, code=application.code)
