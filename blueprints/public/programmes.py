@@ -274,6 +274,15 @@ def application(code: str):
             service.save(application, current_user, **form.values())
     except service.NotEligible as exc:
         db.session.rollback()
+        # Not sent; the well-formed answers are kept in the draft as "Save as draft" would, so
+        # nothing typed is lost while the citizen goes to upload a missing document.
+        try:
+            service.save(_my_application(code), current_user, **form.values())
+        except DomainError:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        form.form_errors.append(_("The application is not sent. Your answers are saved in the draft."))
         for field, message in exc.reasons:
             # str(): a lazy string is Markup to Jinja; the texts quoted in it must be escaped.
             form_error(form, DomainError(str(message), field=field))

@@ -224,10 +224,16 @@ def test_ineligible_or_incomplete_applications_are_refused_with_the_reason(app, 
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in page and 'role="alert"' in page
+    assert "The application is not sent. Your answers are saved in the draft." in page
     application = _application(db, world, code)
     assert application.status == Application.DRAFT and application.submitted_at is None
-    assert application.isee_cents is None  # nothing of the refused submit was kept
     assert _mails(db, world["citizen"].email) == []
+    # The answers are kept (as "Save as draft" does), so nothing typed is lost.
+    answers = _answers(world, **over)
+    assert application.beneficiary_name == answers["beneficiary_name"].strip()
+    assert application.note == "He starts in September."
+    reopened = client.get(_url(world, f"/applications/{code}")).get_data(as_text=True)
+    assert "He starts in September." in reopened and "Draft: not sent yet" in reopened
 
 
 def test_every_reason_is_given_at_once(app, client, db, world):
