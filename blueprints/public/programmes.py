@@ -143,7 +143,9 @@ def _application_form(application: Application) -> ApplicationForm:
 
 
 class UploadForm(FlaskForm):
-    """One requested document: its index in the programme's list, and the file."""
+    """The CSRF check of an upload; the document's index in the programme's list
+    (``document``) and the file (``file``) are read from the request, the file's bytes
+    judged by the service."""
 
 
 # ---------------------------------------------------------------------------- loading
@@ -249,7 +251,7 @@ def _application_page(application: Application, form: ApplicationForm | None = N
         closed=service.closed_reason(programme) if application.status == Application.DRAFT else None,
         voucher=service.voucher_of(application) if application.status == Application.APPROVED else None,
         value_words=service.value_in_words(programme), age_rule=service.age_rule_in_words(programme),
-        places=service.municipalities_of(programme), max_upload=service._megabytes(
+        places=service.municipalities_of(programme), max_upload=service.megabytes(
             int(current_app.config["UPLOAD_MAX_BYTES"])),
     ), status
 
@@ -280,9 +282,10 @@ def application(code: str):
             service.save(_my_application(code), current_user, **form.values())
         except DomainError:
             db.session.rollback()
+            form.form_errors.append(_("The application is not sent."))
         else:
             db.session.commit()
-        form.form_errors.append(_("The application is not sent. Your answers are saved in the draft."))
+            form.form_errors.append(_("The application is not sent. Your answers are saved in the draft."))
         for field, message in exc.reasons:
             # str(): a lazy string is Markup to Jinja; the texts quoted in it must be escaped.
             form_error(form, DomainError(str(message), field=field))

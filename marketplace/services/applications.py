@@ -444,7 +444,7 @@ def check_document(data: bytes) -> tuple[str, str]:
         raise DomainError(_l("The file is empty. Choose the file again."), field="file")
     if len(data) > limit:
         raise DomainError(_l("The file is larger than %(size)s MB. Upload a smaller file (scan at a lower "
-                             "resolution, or save as PDF).", size=_megabytes(limit)), field="file")
+                             "resolution, or save as PDF).", size=megabytes(limit)), field="file")
     for magic, content_type, suffix in DOCUMENT_TYPES:
         if data.startswith(magic):
             return content_type, suffix
@@ -452,7 +452,8 @@ def check_document(data: bytes) -> tuple[str, str]:
                       field="file")
 
 
-def _megabytes(limit: int) -> str:
+def megabytes(limit: int) -> str:
+    """A byte limit as the megabytes told to people: 2097152 -> "2"."""
     size = limit / (1024 * 1024)
     return str(int(size)) if size == int(size) else f"{size:.1f}"
 
