@@ -205,7 +205,7 @@ def new_programme(funder):
         form.validate_on_submit()
         if not form.csrf_token.errors:
             data = form.data_for_service()
-            _, errors = svc.check(data)
+            errors = svc.check(data)[1]
             _attach_errors(form, errors)
             if not form.errors and not form.form_errors:
                 try:
@@ -270,8 +270,8 @@ def programme(funder, programme_id: int):
     return render_template(
         "funder/programme.html", funder=funder, programme=item, committed=committed,
         remaining=max(0, item.budget_cents - committed), counts=svc.application_counts(item),
-        vouchers_active=sum(1 for s, _ in issued if s == Voucher.ACTIVE),
-        vouchers_cancelled=sum(1 for s, _ in issued if s == Voucher.CANCELLED),
+        vouchers_active=sum(1 for s, _id in issued if s == Voucher.ACTIVE),
+        vouchers_cancelled=sum(1 for s, _id in issued if s == Voucher.CANCELLED),
         names=names, labels=svc.APPLICATION_STATUS_LABELS, status_labels=svc.PROGRAMME_STATUS_LABELS,
         kind_labels=svc.VALUE_KIND_LABELS, action_form=ActionForm())
 

@@ -440,7 +440,8 @@ def cancel_voucher(voucher: Voucher) -> Voucher:
 
 def vouchers_of(programme: Programme, page: int = 1, per_page: int = 50) -> tuple[list[Voucher], int]:
     query = select(Voucher).where(Voucher.programme_id == programme.id)
-    total = int(db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+    total = int(db.session.execute(
+        select(func.count(Voucher.id)).where(Voucher.programme_id == programme.id)).scalar_one())
     rows = db.session.execute(query.order_by(Voucher.issued_at.desc(), Voucher.id.desc())
                               .limit(per_page).offset((max(1, page) - 1) * per_page)).scalars().all()
     return list(rows), total
@@ -558,19 +559,21 @@ def review_queue(programme: Programme, status: str = "", q: str = "", sort: str 
     ``all`` (every status but draft) or empty (waiting: submitted and needs_info); ``q``
     searches the beneficiary's and the applicant's names; ``sort``: oldest submitted first
     (default), newest, name."""
-    query = (select(Application).outerjoin(User, User.id == Application.user_id)
-             .where(Application.programme_id == programme.id, Application.status != Application.DRAFT))
+    conditions = [Application.programme_id == programme.id, Application.status != Application.DRAFT]
     if status == "all":
         pass
     elif status in Application.STATUSES and status != Application.DRAFT:
-        query = query.where(Application.status == status)
+        conditions.append(Application.status == status)
     else:
-        query = query.where(Application.status.in_(QUEUE_STATUSES))
+        conditions.append(Application.status.in_(QUEUE_STATUSES))
     q = " ".join((q or "").split())[:100].lower()
     if q:
-        query = query.where(or_(func.lower(Application.beneficiary_name).contains(q, autoescape=True),
-                                func.lower(User.full_name).contains(q, autoescape=True)))
-    total = int(db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+        conditions.append(or_(func.lower(Application.beneficiary_name).contains(q, autoescape=True),
+                              func.lower(User.full_name).contains(q, autoescape=True)))
+    total = int(db.session.execute(
+        select(func.count(Application.id)).outerjoin(User, User.id == Application.user_id).where(*conditions)
+    ).scalar_one())
+    query = select(Application).outerjoin(User, User.id == Application.user_id).where(*conditions)
     submitted = func.coalesce(Application.submitted_at, Application.created_at)
     if sort == "newest":
         order = (submitted.desc(), Application.id.desc())
