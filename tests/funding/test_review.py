@@ -4,10 +4,9 @@ within the budget, reject with a reason, ask for more), each e-mailed to the app
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace import storage
 from marketplace.models import Application, ApplicationDocument, OutboxMessage, Programme, Voucher
