@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -423,11 +423,14 @@ def document(funder, application_id: int, document_id: int):
 def _vouchers_page(funder, item, bulk_form=None, printed_form=None, bad_rows=None, code: int = 200):
     page = request.args.get("page", 1, type=int) or 1
     rows, total = svc.vouchers_of(item, page=page)
-    return render_template(
-        "funder/vouchers.html", funder=funder, programme=item, rows=rows, total=total, page=max(1, page),
-        pages=max(1, math.ceil(total / 50)), remaining=svc.remaining_cents(item),
+    response = make_response(render_template(
+        "funder/vouchers.html", funder=funder, programme=item, rows=rows, total=total,
+        page=min(max(1, page), max(1, math.ceil(total / 50))), pages=max(1, math.ceil(total / 50)),
+        remaining=svc.remaining_cents(item),
         bulk_form=bulk_form or BulkForm(formdata=None), printed_form=printed_form or PrintedForm(formdata=None),
-        bad_rows=bad_rows or [], status_labels=svc.VOUCHER_STATUS_LABELS, channel_labels=svc.CHANNEL_LABELS), code
+        bad_rows=bad_rows or [], status_labels=svc.VOUCHER_STATUS_LABELS, channel_labels=svc.CHANNEL_LABELS), code)
+    response.headers["Cache-Control"] = "no-store"  # voucher codes
+    return response
 
 
 @bp.route("/<int:funder_id>/programmes/<int:programme_id>/vouchers")
@@ -520,7 +523,10 @@ def printed_codes(funder, programme_id: int):
     if first and last and 0 < first <= last < 2**31:
         query = query.where(Voucher.id >= first, Voucher.id <= last)
     rows = db.session.execute(query.order_by(Voucher.id)).scalars().all()
-    return render_template("funder/vouchers_printed.html", funder=funder, programme=item, rows=rows)
+    response = make_response(render_template("funder/vouchers_printed.html", funder=funder, programme=item,
+                                             rows=rows))
+    response.headers["Cache-Control"] = "no-store"  # the codes are worth money to whoever types them
+    return response
 
 
 @bp.route("/<int:funder_id>/programmes/<int:programme_id>/vouchers/template.csv")

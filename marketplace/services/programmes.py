@@ -439,11 +439,13 @@ def cancel_voucher(voucher: Voucher) -> Voucher:
 
 
 def vouchers_of(programme: Programme, page: int = 1, per_page: int = 50) -> tuple[list[Voucher], int]:
+    """A page of the programme's vouchers, newest first, and how many there are."""
     query = select(Voucher).where(Voucher.programme_id == programme.id)
     total = int(db.session.execute(
         select(func.count(Voucher.id)).where(Voucher.programme_id == programme.id)).scalar_one())
+    page = min(max(1, page), max(1, math.ceil(total / per_page)))
     rows = db.session.execute(query.order_by(Voucher.issued_at.desc(), Voucher.id.desc())
-                              .limit(per_page).offset((max(1, page) - 1) * per_page)).scalars().all()
+                              .limit(per_page).offset((page - 1) * per_page)).scalars().all()
     return list(rows), total
 
 

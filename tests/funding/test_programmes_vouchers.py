@@ -62,6 +62,7 @@ def test_bulk_issue_from_a_good_file(client, db, world):
     page = client.get(world["base"]).get_data(as_text=True)
     assert "3 vouchers" in page and "nuovo@example.org" in page and marta.code in page
     assert "Budget left: €200.00" in page
+    assert client.get(world["base"] + "?page=99999999999999999999999").status_code == 200
 
 
 def test_comma_separated_without_header(client, db, world):
@@ -117,7 +118,9 @@ def test_printed_codes_and_the_printable_page(client, db, world):
     vouchers = _vouchers(db, world)
     assert len(vouchers) == 3
     assert all(v.channel == Voucher.PRINTED and v.holder_id is None and v.holder_email == "" for v in vouchers)
-    printable = client.get(response.headers["Location"]).get_data(as_text=True)
+    printable_response = client.get(response.headers["Location"])
+    assert printable_response.headers["Cache-Control"] == "no-store"
+    printable = printable_response.get_data(as_text=True)
     assert all(v.code in printable for v in vouchers) and "€100.00" in printable
     # Too many for the budget, or a silly number: refused with a message, nothing issued.
     too_many = post(client, f"{world['base']}/printed", {"count": "3"}, token_from=world["base"])

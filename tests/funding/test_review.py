@@ -129,6 +129,8 @@ def test_queue_pages(client, world, make):
     assert "Bambino 00" in first and "Bambino 24" in first and "Bambino 25" not in first
     second = client.get(_queue(world) + "?page=2").get_data(as_text=True)
     assert "Bambino 25" in second and "Bambino 26" in second and "Bambino 00" not in second
+    beyond = client.get(_queue(world) + "?page=99999999999999999999999")
+    assert beyond.status_code == 200 and "Bambino 26" in beyond.get_data(as_text=True)  # the last page
 
 
 def test_review_page_shows_the_application_and_its_documents(app, client, world, make):
