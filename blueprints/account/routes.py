@@ -286,4 +286,6 @@ def _landing_for(invitation) -> str:
         return url_for("coordinator.dashboard")
     if invitation.role == Membership.HELP_DESK:
         return url_for("helpdesk.index")
+    if invitation.role == Membership.FUNDER and invitation.funder_id:
+        return url_for("funder.home", funder_id=invitation.funder_id)
     return url_for("cooperative.home", coop_id=invitation.cooperative_id)

@@ -1,15 +1,29 @@
-"""Funders' area: the list of funders the user may manage."""
+"""Funders' area: the list of funders the user may manage (coordinators create funders
+there), each funder's home page, and its team of officers (invited by e-mail)."""
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import abort, current_app, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
-from blueprints.common import login_required_here
+from blueprints.common import ActionForm, form_error, funder_required, get_or_404, login_required_here
+from blueprints.coordinator.forms import InvitePersonForm
 from blueprints.funder.routes import bp
 from marketplace.extensions import db
-from marketplace.models import Funder
+from marketplace.models import Funder, Invitation, Programme
+from marketplace.services import DomainError, funders as funders_service, invitations
 from marketplace.services.authz import funder_ids_here, is_coordinator
+from marketplace.services.funders import FUNDER_KIND_LABELS
+
+
+@bp.app_template_global("has_endpoint")
+def has_endpoint(name: str) -> bool:
+    """Whether the app has this endpoint (pages of the funders' area built separately)."""
+    return name in current_app.view_functions
 
 
 def manageable_funders() -> list[Funder]:
@@ -23,13 +37,106 @@ def manageable_funders() -> list[Funder]:
     return list(db.session.execute(query).scalars())
 
 
+class FunderForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Enter the funder's name.")), Length(max=160)],
+                       description=_l("For example: Comune di Cremona, Azienda Rossi S.p.A."))
+    kind = SelectField(_l("Kind"), choices=[(k, v) for k, v in FUNDER_KIND_LABELS.items()],
+                       validators=[DataRequired(_l("Choose the kind of funder."))])
+    email = EmailField(_l("Contact e-mail"), validators=[
+        DataRequired(_l("Enter an e-mail address.")),
+        Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False),
+        Length(max=254)])
+    vat_number = StringField(_l("VAT number (partita IVA)"), validators=[Optional(), Length(max=20)],
+                             description=_l("11 digits. Required for employers."))
+    fiscal_code = StringField(_l("Fiscal code (optional)"), validators=[Optional(), Length(max=20)],
+                              description=_l("11 digits, or 16 characters."))
+
+
+def _may_create() -> bool:
+    return is_coordinator() or current_user.is_platform_admin
+
+
+def _index_page(form: FunderForm | None, code: int = 200):
+    funders = manageable_funders()
+    if not funders and not _may_create():
+        abort(403)
+    return render_template("funder/index.html", funders=funders, kinds=FUNDER_KIND_LABELS,
+                           form=form if _may_create() else None), code
+
+
 @bp.route("/")
 @login_required_here
 def index():
-    funders = manageable_funders()
-    if not funders and not (is_coordinator() or current_user.is_platform_admin):
+    return _index_page(FunderForm(formdata=None))
+
+
+@bp.route("/", methods=["POST"])
+@login_required_here
+def create():
+    if g.get("territory") is None:
+        abort(404)
+    if not _may_create():
         abort(403)
-    return render_template("funder/index.html", funders=funders, kinds=FUNDER_KIND_LABELS)
+    form = FunderForm()
+    if form.validate_on_submit():
+        try:
+            funder = funders_service.create_funder(
+                g.territory, name=form.name.data, kind=form.kind.data, email=form.email.data,
+                vat_number=form.vat_number.data or "", fiscal_code=form.fiscal_code.data or "")
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("%(name)s has been added.", name=funder.name), "success")
+            return redirect(url_for("funder.home", funder_id=funder.id))
+    return _index_page(form, 422)
 
 
-from marketplace.services.funders import FUNDER_KIND_LABELS  # noqa: E402
+def _home_page(funder: Funder, invite_form=None, code: int = 200):
+    programmes = db.session.execute(
+        select(Programme).where(Programme.funder_id == funder.id).order_by(Programme.created_at.desc(),
+                                                                           Programme.id.desc())).scalars().all()
+    from marketplace.services.programmes import PROGRAMME_STATUS_LABELS
+
+    return render_template("funder/home.html", funder=funder, kinds=FUNDER_KIND_LABELS, programmes=programmes,
+                           programme_labels=PROGRAMME_STATUS_LABELS,
+                           officers=funders_service.officers(funder),
+                           invitations=funders_service.pending_invitations(funder),
+                           invite_form=invite_form or InvitePersonForm(formdata=None)), code
+
+
+@bp.route("/<int:funder_id>/")
+@funder_required
+def home(funder):
+    return _home_page(funder)
+
+
+@bp.route("/<int:funder_id>/officers", methods=["POST"])
+@funder_required
+def invite_officer(funder):
+    form = InvitePersonForm()
+    if form.validate_on_submit():
+        try:
+            funders_service.invite_officer(g.territory, funder, form.email.data, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc, "email")
+        else:
+            db.session.commit()
+            flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
+            return redirect(url_for("funder.home", funder_id=funder.id))
+    return _home_page(funder, form, 422)
+
+
+@bp.route("/<int:funder_id>/invitations/<int:invitation_id>/revoke", methods=["POST"])
+@funder_required
+def revoke_invitation(funder, invitation_id: int):
+    invitation = get_or_404(Invitation, invitation_id)
+    if invitation.funder_id != funder.id:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        invitations.revoke(invitation)
+        db.session.commit()
+        flash(_("Invitation to %(email)s withdrawn.", email=invitation.email), "success")
+    return redirect(url_for("funder.home", funder_id=funder.id))

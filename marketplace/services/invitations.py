@@ -15,8 +15,9 @@ from tenants.scoping import territory_scope
 
 
 def invite(territory: Territory, email: str, role: str, invited_by: User | None = None,
-           cooperative: Cooperative | None = None) -> Invitation:
-    """Create an invitation and e-mail its link. Must run in ``territory``'s scope."""
+           cooperative: Cooperative | None = None, funder=None) -> Invitation:
+    """Create an invitation and e-mail its link. Must run in ``territory``'s scope.
+    Funder officers (role FUNDER) are invited to one ``funder`` of the territory."""
     email = (email or "").strip().lower()
     if role not in Membership.ROLES:
         raise DomainError(_l("Unknown role."), field="role")
@@ -24,6 +25,8 @@ def invite(territory: Territory, email: str, role: str, invited_by: User | None 
         raise DomainError(_l("Staff must belong to a cooperative."), field="cooperative")
     if cooperative is not None and cooperative.territory_id != territory.id:
         raise DomainError(_l("Unknown cooperative."), field="cooperative")
+    if role == Membership.FUNDER and (funder is None or funder.territory_id != territory.id):
+        raise DomainError(_l("Funder officers must belong to a funder of this territory."), field="funder")
     existing_user = db.session.execute(
         select(User).where(func.lower(User.email) == email)
     ).scalar_one_or_none()
@@ -35,6 +38,7 @@ def invite(territory: Territory, email: str, role: str, invited_by: User | None 
                 Membership.cooperative_id == cooperative.id
                 if cooperative is not None
                 else Membership.cooperative_id.is_(None),
+                Membership.funder_id == funder.id if funder is not None else Membership.funder_id.is_(None),
             )
         ).first()
         if already:
@@ -45,6 +49,7 @@ def invite(territory: Territory, email: str, role: str, invited_by: User | None 
         email=email,
         role=role,
         cooperative_id=cooperative.id if cooperative else None,
+        funder_id=funder.id if funder is not None else None,
         token_hash=digest,
         invited_by_id=invited_by.id if invited_by else None,
         expires_at=expiry(current_app.config["INVITATION_TTL"]),
@@ -59,6 +64,7 @@ def invite(territory: Territory, email: str, role: str, invited_by: User | None 
         invitation=invitation,
         inviter=invited_by,
         cooperative=cooperative,
+        funder=funder,
         link=external_url("account.accept_invitation", territory=territory.slug, token=raw),
     )
     return invitation
@@ -89,6 +95,9 @@ def accept(invitation: Invitation, user: User) -> Membership:
                 Membership.cooperative_id.is_(None)
                 if invitation.cooperative_id is None
                 else Membership.cooperative_id == invitation.cooperative_id,
+                Membership.funder_id.is_(None)
+                if invitation.funder_id is None
+                else Membership.funder_id == invitation.funder_id,
             )
         ).scalar_one_or_none()
         if membership is None:
@@ -97,6 +106,7 @@ def accept(invitation: Invitation, user: User) -> Membership:
                 user_id=user.id,
                 role=invitation.role,
                 cooperative_id=invitation.cooperative_id,
+                funder_id=invitation.funder_id,
             )
             db.session.add(membership)
         invitation.accepted_at = utcnow()
