@@ -25,7 +25,7 @@ operation = st.one_of(
     st.tuples(st.just("cancel"), st.integers(0, 50), st.integers(0, 100)),
     st.tuples(st.just("expire_voucher"), st.integers(0, 1)),
     st.tuples(st.just("expire_credit"), st.integers(0, 1)),
-    # ISSUE_PLACEHOLDER
+    st.tuples(st.just("issue"), st.integers(0, 1)),
 )
 
 
