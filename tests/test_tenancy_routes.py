@@ -14,7 +14,10 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.app import create_app
-from marketplace.models import Membership, Order, Payment, ServiceRequest, WaitlistEntry
+from marketplace import storage
+from marketplace.models import (
+    Application, ApplicationDocument, Invitation, Membership, Order, Payment, ServiceRequest, WaitlistEntry,
+)
 from marketplace.models.base import utcnow
 from marketplace.services.hsds import organization_id
 from tests.conftest import csrf_token, login
@@ -25,7 +28,11 @@ TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "category_id": "category", "municipality_id": "municipality",
                   "service_id": "service", "image_id": "image", "organization_id": "cooperative", "code": "order", "payment_id": "payment",
                   "slot_id": "slot", "request_id": "service_request", "request_code": "service_request",
-                  "waitlist_entry_id": "waitlist_entry"}
+                  "waitlist_entry_id": "waitlist_entry", "funder_id": "funder", "programme_id": "programme",
+                  "application_id": "application", "document_id": "application_document",
+                  "voucher_id": "voucher", "employee_id": "employee", "invite_code": "employee"}
+# Arguments that are not ids of anything: the walk gives them a fixed, valid value.
+VALUE_ARGS = {"month": "2025-03"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
 TERRITORY_ARGS = {"territory", "slug"}
 # Platform-wide admin pages take ids of platform objects (territories, domains, outbox);
@@ -37,7 +44,7 @@ def _id_routes():
     app = create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://")
     routes = []
     for rule in app.url_map.iter_rules():
-        args = set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"}
+        args = set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"} - set(VALUE_ARGS)
         if not args or not TERRITORY_ARGS & set(rule.arguments):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -50,7 +57,8 @@ ID_ROUTES, _MAP_APP = _id_routes()
 
 def test_every_id_route_is_covered():
     for rule in _MAP_APP.url_map.iter_rules():
-        unknown = set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"} - set(TENANT_ID_ARGS) - PLATFORM_ID_ARGS
+        unknown = (set(rule.arguments) - TERRITORY_ARGS - {"token", "filename"} - set(TENANT_ID_ARGS)
+                   - PLATFORM_ID_ARGS - set(VALUE_ARGS))
         assert not unknown, f"{rule.rule}: add {unknown} to TENANT_ID_ARGS"
     assert len(ID_ROUTES) >= 8
 
@@ -89,6 +97,25 @@ def world(make):
         objects[territory.slug]["waitlist_entry"] = make._save(WaitlistEntry(
             territory_id=territory.id, slot_id=objects[territory.slug]["slot"].id, user_id=user.id,
             email=user.email, quantity=1))
+        # Funding: a municipality's programme with the same citizen's application, its
+        # document and a voucher; an employer with an employee not yet joined.
+        objs = objects[territory.slug]
+        objs["funder"] = funder = make.funder(territory, name=f"Comune {territory.slug}")
+        objs["employer"] = employer = make.funder(territory, kind="employer", name=f"Azienda {territory.slug}")
+        objs["funder_invitation"] = make._save(Invitation(
+            territory_id=territory.id, email=f"officer@{territory.slug}.example", role=Membership.FUNDER,
+            funder_id=funder.id, token_hash=f"{territory.slug:0<64}"[:64], expires_at=utcnow() + dt.timedelta(days=7)))
+        objs["programme"] = programme = make.programme(funder, documents=["ISEE"])
+        objs["application"] = application = make._save(Application(
+            territory_id=territory.id, programme_id=programme.id, user_id=user.id, beneficiary_name="Anna",
+            status=Application.SUBMITTED, submitted_at=utcnow()))  # officers never see drafts
+        with make.app.app_context():
+            stored = storage.save(territory.id, b"%PDF-1.4 test", "pdf")
+        objs["application_document"] = make._save(ApplicationDocument(
+            territory_id=territory.id, application_id=application.id, label="ISEE", filename="isee.pdf",
+            content_type="application/pdf", size_bytes=stored.size, storage_key=stored.key, sha256=stored.sha256))
+        objs["voucher"] = make.voucher(programme, user)
+        objs["employee"] = make.employee(employer)
     return a, b, objects, user
 
 
@@ -100,7 +127,17 @@ def _url(rule: str, slug: str, args, objs) -> str:
         converter, arg = match.groups()
         if arg in TERRITORY_ARGS:
             return slug
+        if arg in VALUE_ARGS:
+            return VALUE_ARGS[arg]
         obj = objs[TENANT_ID_ARGS[arg]]
+        if arg == "code" and rule.startswith("/t/<territory>/applications/"):
+            obj = objs["application"]  # a programme application's code, not an order's
+        if arg == "funder_id" and ("/employees" in rule or "/credits" in rule):
+            obj = objs["employer"]
+        if arg == "invitation_id" and "/funders/" in rule:
+            obj = objs["funder_invitation"]
+        if arg == "invite_code":
+            return obj.invite_code
         if arg in ("code", "request_code"):
             return obj.code
         if converter != "uuid":
