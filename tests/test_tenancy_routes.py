@@ -175,13 +175,15 @@ def test_same_route_with_own_object_is_served(client, world, rule, method, args)
 
 @pytest.mark.parametrize("rule,method,args", [r for r in ID_ROUTES if "/public" not in r.values[0]
                                               and ("/coordinator/" in r.values[0] or "/cooperative/" in r.values[0]
-                                                   or "/helpdesk/" in r.values[0])])
+                                                   or "/helpdesk/" in r.values[0] or "/funders/" in r.values[0])])
 def test_role_of_another_territory_gives_nothing(client, make, world, rule, method, args):
-    """A coordinator and staff member of territory B is nobody in territory A: 403."""
+    """A coordinator, staff member and funder officer of territory B is nobody in territory A: 403."""
     a, b, objects, _ = world
     outsider = make.user(email="beta-only@example.org")
     make.membership(b, outsider, Membership.COORDINATOR)
     make.membership(b, outsider, Membership.STAFF, objects["beta"]["cooperative"])
+    for funder in (objects["beta"]["funder"], objects["beta"]["employer"]):
+        make._save(Membership(territory_id=b.id, user_id=outsider.id, role=Membership.FUNDER, funder_id=funder.id))
     login(client, outsider.email)
     response = _request(client, method, _url(rule, a.slug, args, objects["alpha"]))
     assert response.status_code == 403
