@@ -182,4 +182,63 @@ def seed_funding(territory: Territory, make_user) -> list[tuple[str, str]]:
     db.session.add(Employee(territory_id=territory.id, funder_id=employer.id, email=f"neoassunto.{slug}@demo.test",
                             full_name="Neoassunto da invitare", status=Employee.INVITED))
     db.session.flush()
+    _seed_spending(territory, make_user)
     return logins
+
+
+def _seed_spending(territory: Territory, make_user) -> None:
+    """Money at work, so dashboards and statements have something true to show: a family
+    books a summer-camp week with its voucher through the checkout's own functions, and an
+    employee's week that already took place was paid by welfare credit and the desk."""
+    from marketplace.models import Order, Payment, Service, Slot, Ticket, TicketType
+    from marketplace.services import booking, funding
+
+    now = utcnow()
+    camp = db.session.execute(
+        select(Slot).join(Service, Service.id == Slot.service_id)
+        .where(Service.title.startswith("Centro estivo"), Service.status == Service.PUBLISHED,
+               Service.accepts_voucher.is_(True), Slot.starts_at > now)
+        .order_by(Slot.starts_at, Slot.id).limit(1)
+    ).scalar_one_or_none()
+    if camp is None or not camp.ticket_types:
+        return
+    week = camp.ticket_types[0]
+    family = make_user("famiglia.gallo@demo.test", "Famiglia Gallo")
+    voucher = db.session.execute(select(Voucher).where(Voucher.holder_id == family.id)).scalars().first()
+    if voucher is not None:
+        order = booking.hold(camp.id, {week.id: 1}, user=family, participants=["Elena Gallo"])
+        funding.reserve(order, family, [voucher.id], use_credit=False, notify=False)
+    # A week that already took place, paid by an employee's welfare credit and the rest at
+    # the desk: it shows in the employer's dashboard and the cooperative's statement.
+    employee_user = make_user("dipendente.uno@demo.test", "Paolo Verdi")
+    credit = db.session.execute(select(WelfareCredit).join(Employee).where(
+        Employee.user_id == employee_user.id)).scalars().first()
+    if credit is None or not camp.service.accepts_welfare_credit:
+        return
+    starts = camp.starts_at - dt.timedelta(weeks=(camp.starts_at - now).days // 7 + 3)
+    past = Slot(territory_id=territory.id, service_id=camp.service_id, location_id=camp.location_id,
+                starts_at=starts, ends_at=starts + dt.timedelta(hours=8), capacity=camp.capacity)
+    db.session.add(past)
+    db.session.flush()
+    past_type = TicketType(territory_id=territory.id, slot_id=past.id, name=week.name, price_cents=week.price_cents)
+    db.session.add(past_type)
+    db.session.flush()
+    order = Order(territory_id=territory.id, user_id=employee_user.id, email=employee_user.email,
+                  status=Order.PAID, total_cents=past_type.price_cents, paid_at=starts - dt.timedelta(days=10),
+                  created_at=starts - dt.timedelta(days=10))
+    order.tickets.append(Ticket(territory_id=territory.id, slot_id=past.id, ticket_type_id=past_type.id,
+                                price_cents=past_type.price_cents, participant_name="Giorgio Verdi",
+                                checked_in_at=starts + dt.timedelta(minutes=10)))
+    db.session.add(order)
+    db.session.flush()
+    by_credit = min(credit.balance_cents, order.total_cents)
+    for provider, amount in (("welfare_credit", by_credit), ("desk", order.total_cents - by_credit)):
+        if amount <= 0:
+            continue
+        payment = Payment(territory_id=territory.id, order_id=order.id, provider=provider, amount_cents=amount,
+                          status=Payment.PENDING, credit_id=credit.id if provider == "welfare_credit" else None,
+                          provider_ref=f"demo-{provider}-{order.code}")
+        db.session.add(payment)
+        db.session.flush()
+        ledger.record(payment, LedgerEntry.CHARGE, amount, f"demo:{provider}:{order.code}",
+                      provider_ref=payment.provider_ref)
