@@ -22,6 +22,9 @@ from marketplace.models.base import utcnow
 from marketplace.services import DomainError
 
 LOCAL_TZ = ZoneInfo("Europe/Rome")
+# Test-only switch: the race test's negative control reads vouchers without their row lock
+# to show that the test can fail. Never change it elsewhere.
+LOCKING = True
 VOUCHER = "voucher"
 CREDIT = "welfare_credit"
 FUND_PROVIDERS = (VOUCHER, CREDIT)
@@ -279,7 +282,9 @@ def reserve(order: Order, user, voucher_ids: list[int], use_credit: bool, notify
     wanted = sorted({int(v) for v in voucher_ids})
     vouchers = []
     for voucher_id in wanted:
-        voucher = ledger.lock_voucher(voucher_id)  # scoped: another territory's id is None
+        # Locked, then what other live orders reserved is counted inside the lock.
+        voucher = ledger.lock_voucher(voucher_id) if LOCKING else db.session.get(Voucher, voucher_id)
+        # (scoped: another territory's id is None)
         if voucher is None:
             raise DomainError(_l("There is no voucher with this code on this site."), field="vouchers")
         refusal = voucher_refusal(voucher, order, user)
@@ -289,7 +294,7 @@ def reserve(order: Order, user, voucher_ids: list[int], use_credit: bool, notify
     credits = []
     if use_credit:
         for credit in sorted(credits_of(user), key=lambda c: c.id):
-            credit = ledger.lock_credit(credit.id)
+            credit = ledger.lock_credit(credit.id) if LOCKING else credit
             if credit.balance_cents > 0 and credit_refusal(credit, order, user) is None:
                 credits.append(credit)
     vouchers.sort(key=lambda v: (v.valid_until, v.id))
