@@ -112,7 +112,7 @@ def test_concurrent_approvals_never_exceed_the_budget(race_app, make, monkeypatc
     assert outcome["errors"] == []
     assert outcome["approved"] == AFFORDABLE and outcome["refused"] == OFFICERS - AFFORDABLE
     (message,) = outcome["messages"]  # the same clear refusal for every late officer
-    assert message.startswith("Budget exhausted:") and "0,00" in message
+    assert message.startswith("Stanziamento esaurito:") and "0,00" in message  # Italian: the default language
     assert outcome["committed"] == AFFORDABLE * VALUE <= programme.budget_cents
     assert outcome["approved_rows"] == AFFORDABLE and outcome["submitted_rows"] == OFFICERS - AFFORDABLE
 
