@@ -1,6 +1,9 @@
 """Validators for Italian identifiers and other shared input rules."""
 from __future__ import annotations
 
+import re
+from decimal import Decimal, InvalidOperation
+
 from stdnum.exceptions import ValidationError
 from stdnum.it import codicefiscale, iva
 
@@ -35,3 +38,29 @@ def contrast_ratio(foreground: str, background: str) -> float:
     """WCAG 2.x contrast ratio between two ``#rrggbb`` colours."""
     lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
     return (lighter + 0.05) / (darker + 0.05)
+
+
+_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?$", re.ASCII)
+
+
+def euros_to_cents(text: str | None, *, negative_message, format_message) -> int | None:
+    """'12,50', '12.50', '1.234,50' or '€ 12' as integer cents (Decimal, never float).
+
+    Empty -> None. A minus sign raises ValueError(negative_message); anything that is not
+    an amount with at most two decimals raises ValueError(format_message). Callers check
+    their own bounds (a price, a credit load, a budget)."""
+    raw = (text or "").strip().replace("€", "").replace(" ", "").replace("\u00a0", "")
+    if not raw:
+        return None
+    if raw.startswith("-"):
+        raise ValueError(negative_message)
+    if "," in raw:  # Italian style: dots group thousands, the comma marks the cents
+        raw = raw.replace(".", "").replace(",", ".")
+    elif raw.count(".") > 1 or re.fullmatch(r"\d{1,3}(\.\d{3})+", raw, re.ASCII):
+        raw = raw.replace(".", "")  # 1.234 or 1.234.567: thousands
+    if not _AMOUNT.match(raw):
+        raise ValueError(format_message)
+    try:
+        return int(Decimal(raw) * 100)
+    except InvalidOperation:
+        raise ValueError(format_message) from None

@@ -44,9 +44,7 @@ def record(payment: Payment, kind: str, amount_cents: int, idempotency_key: str,
     after the payment row was locked (``lock_payment``)."""
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise LedgerError(_l("An amount must be a positive number of cents."))
-    existing = db.session.execute(
-        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
-    ).scalar_one_or_none()
+    existing = _already_written(idempotency_key)
     if existing is not None:
         return existing
     if kind == LedgerEntry.CHARGE:
@@ -90,9 +88,7 @@ def record_credit(credit: WelfareCredit, kind: str, amount_cents: int, idempoten
     caller's transaction; locks the credit row. Idempotent by key."""
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise LedgerError(_l("An amount must be a positive number of cents."))
-    existing = db.session.execute(
-        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
-    ).scalar_one_or_none()
+    existing = _already_written(idempotency_key)
     if existing is not None:
         return existing
     credit = lock_credit(credit.id)
@@ -116,6 +112,12 @@ def _move_balance(holder, delta: int) -> None:
     if new > holder.amount_cents:
         raise LedgerError(_l("A balance cannot exceed what was given."))
     holder.balance_cents = new
+
+
+def _already_written(idempotency_key: str) -> LedgerEntry | None:
+    return db.session.execute(
+        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
 
 
 def _write(**fields) -> LedgerEntry:

@@ -1,5 +1,4 @@
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -13,7 +12,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.models.catalogue import DELIVERY_MODES, LANGUAGES, PRICE_MODELS, VERTICALS
 from marketplace.services.policy import BOOKING_MODES, MAX_FREE_CANCEL_HOURS, PARTICIPANT_FIELDS
-from marketplace.validation import normalise_fiscal_code, normalise_vat
+from marketplace.validation import euros_to_cents, normalise_fiscal_code, normalise_vat
 
 
 def valid_vat(form, field):
@@ -65,32 +64,16 @@ MAX_LOCATIONS = 3
 MAX_BANDS = 4
 # Larger amounts are typing mistakes; the bound also keeps cents inside a 32-bit integer.
 MAX_EUROS = Decimal("1000000")
-_AMOUNT = re.compile(r"^\d+(\.\d{1,2})?$", re.ASCII)
 
 
 def parse_euros(text: str | None) -> int | None:
-    """'12,50', '12.50', '1.234,50' or '€ 12' as integer cents (Decimal, never float).
-
-    Empty -> None. Raises ValueError (with a message for the user) on anything else.
-    """
-    raw = (text or "").strip().replace("€", "").replace(" ", "").replace("\u00a0", "")
-    if not raw:
-        return None
-    if raw.startswith("-"):
-        raise ValueError(_l("A price cannot be negative."))
-    if "," in raw:  # Italian style: dots group thousands, the comma marks the cents
-        raw = raw.replace(".", "").replace(",", ".")
-    elif raw.count(".") > 1 or re.fullmatch(r"\d{1,3}(\.\d{3})+", raw, re.ASCII):
-        raw = raw.replace(".", "")  # 1.234 or 1.234.567: thousands
-    if not _AMOUNT.match(raw):
-        raise ValueError(_l("Enter an amount in euros, like 12,50."))
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(_l("Enter an amount in euros, like 12,50."))
-    if amount > MAX_EUROS:
+    """A price in euros as integer cents (see ``validation.euros_to_cents``); empty -> None.
+    Raises ValueError (with a message for the user) on anything else or above 1.000.000."""
+    cents = euros_to_cents(text, negative_message=_l("A price cannot be negative."),
+                           format_message=_l("Enter an amount in euros, like 12,50."))
+    if cents is not None and cents > MAX_EUROS * 100:
         raise ValueError(_l("Enter an amount up to 1.000.000 euros."))
-    return int(amount * 100)
+    return cents
 
 
 def format_euros(cents: int | None) -> str:

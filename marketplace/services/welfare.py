@@ -15,7 +15,6 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
@@ -27,6 +26,7 @@ from marketplace.models.booking import new_code
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
 from marketplace.services import funding as _funding
+from marketplace.validation import euros_to_cents
 from payments import ledger
 
 MAX_NAME = 120
@@ -61,7 +61,6 @@ CREDIT_STATE_LABELS = {
 }
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_AMOUNT_RE = re.compile(r"^\d+(\.\d{1,2})?$", re.ASCII)
 
 
 def today() -> dt.date:
@@ -124,22 +123,10 @@ def check_email(text: str | None) -> str:
 def parse_amount(text: str | None) -> int:
     """'150,00', '150.00', '1.234,50', '€ 150' as integer cents (Decimal, never float).
     Raises ValueError with the reason: empty, negative, zero, more than two decimals, too big."""
-    raw = (text or "").strip().replace("€", "").replace(" ", "").replace("\u00a0", "")
-    if not raw:
-        raise ValueError(_l("Enter an amount in euros, like 150,00."))
-    if raw.startswith("-"):
-        raise ValueError(_l("The amount cannot be negative."))
-    if "," in raw:  # Italian style: dots group thousands, the comma marks the cents
-        raw = raw.replace(".", "").replace(",", ".")
-    elif raw.count(".") > 1 or re.fullmatch(r"\d{1,3}(\.\d{3})+", raw, re.ASCII):
-        raw = raw.replace(".", "")  # 1.234 or 1.234.567: thousands
-    if not _AMOUNT_RE.match(raw):
-        raise ValueError(_l("Enter an amount in euros, like 150,00."))
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(_l("Enter an amount in euros, like 150,00.")) from None
-    cents = int(amount * 100)
+    message = _l("Enter an amount in euros, like 150,00.")
+    cents = euros_to_cents(text, negative_message=_l("The amount cannot be negative."), format_message=message)
+    if cents is None:
+        raise ValueError(message)
     if cents <= 0:
         raise ValueError(_l("The amount must be more than zero."))
     if cents > MAX_LOAD_CENTS:
