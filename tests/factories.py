@@ -206,6 +206,28 @@ class Factory:
         return credit
 
 
+    # --- deliveries: outcome indicators, beneficiaries -----------------------------------
+
+    def indicator(self, territory: Territory, code: str | None = None, kind: str = "number", **kw):
+        from marketplace.models import OutcomeIndicator
+
+        n = next(_seq)
+        kw.setdefault("name", f"Indicatore {n}")
+        return self._save(OutcomeIndicator(territory_id=territory.id, code=code or f"ind_{n}", kind=kind, **kw))
+
+    def service_indicator(self, service: Service, indicator):
+        from marketplace.models import ServiceIndicator
+
+        return self._save(ServiceIndicator(territory_id=service.territory_id, service_id=service.id,
+                                           indicator_id=indicator.id))
+
+    def beneficiary(self, cooperative: Cooperative, external_ref: str | None = None, **kw):
+        from marketplace.models import Beneficiary
+
+        return self._save(Beneficiary(territory_id=cooperative.territory_id, cooperative_id=cooperative.id,
+                                      external_ref=external_ref or f"REF-{next(_seq)}", **kw))
+
+
 def png_bytes(width: int = 8, height: int = 6, color=(0, 102, 204)) -> bytes:
     """A valid PNG image, made with Pillow."""
     import io

@@ -8,6 +8,10 @@ from marketplace.models.booking import (
     LedgerEntry, Order, Payment, ServiceRequest, Slot, Ticket, TicketType, WaitlistEntry,
     WebhookEvent,
 )
+from marketplace.models.delivery import (
+    ApiToken, AuditEntry, Beneficiary, DeliveryImport, DeliveryRecord, OutcomeIndicator, OutcomeValue,
+    ServiceIndicator, SurveyInvitation, SurveyResponse,
+)
 from marketplace.models.funding import (
     Application, ApplicationDocument, Employee, Funder, Programme, Voucher, WelfareCredit,
 )
@@ -17,6 +21,16 @@ from marketplace.models.catalogue import (
 )
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Beneficiary",
+    "DeliveryImport",
+    "DeliveryRecord",
+    "OutcomeIndicator",
+    "OutcomeValue",
+    "ServiceIndicator",
+    "SurveyInvitation",
+    "SurveyResponse",
     "Application",
     "ApplicationDocument",
     "Employee",
