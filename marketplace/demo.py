@@ -5,6 +5,7 @@ from sqlalchemy import select
 from stdnum import luhn
 
 from marketplace.demo_catalogue import seed_catalogue
+from marketplace.demo_delivery import seed_deliveries
 from marketplace.demo_funding import seed_funding
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Membership, Territory, User
@@ -268,6 +269,7 @@ def seed_demo() -> list[tuple[str, str]]:
                 seed_requests(territory, citizen, staff)
                 seed_bookings(territory, citizen, staff)
                 funder_logins = seed_funding(territory, _user)
+                seed_deliveries(territory)
             logins.append((coordinator.email, f"coordinator of {spec['slug']}"))
             logins.append((staff.email, f"staff of a cooperative in {spec['slug']}"))
             logins.append((desk.email, f"help desk (Social Point) of {spec['slug']}"))
