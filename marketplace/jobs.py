@@ -211,3 +211,14 @@ def release_expired_credits_everywhere() -> dict[str, int]:
         except Exception:  # noqa: BLE001 - logged; the next run tries again
             log.exception("release of expired welfare credits of territory %s failed", slug)
     return released
+
+
+@job
+def build_report(territory_id: int, run_id: int) -> None:
+    """Make a rendicontazione report (PDF or XLSX) and store its copy; see
+    ``services.rendicontazione.build``. Safe to run twice."""
+    from marketplace.services import rendicontazione
+    from tenants.scoping import territory_scope
+
+    with territory_scope(territory_id):
+        rendicontazione.build(run_id)

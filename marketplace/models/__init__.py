@@ -10,7 +10,7 @@ from marketplace.models.booking import (
 )
 from marketplace.models.delivery import (
     ApiToken, AuditEntry, Beneficiary, DeliveryImport, DeliveryRecord, OutcomeIndicator, OutcomeValue,
-    ServiceIndicator, SurveyInvitation, SurveyResponse,
+    ReportRun, ServiceIndicator, SurveyInvitation, SurveyResponse,
 )
 from marketplace.models.funding import (
     Application, ApplicationDocument, Employee, Funder, Programme, Voucher, WelfareCredit,
@@ -28,6 +28,7 @@ __all__ = [
     "DeliveryRecord",
     "OutcomeIndicator",
     "OutcomeValue",
+    "ReportRun",
     "ServiceIndicator",
     "SurveyInvitation",
     "SurveyResponse",

@@ -249,3 +249,36 @@ class AuditEntry(TenantMixin, db.Model):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     user = relationship("User")
+
+
+class ReportRun(TenantMixin, db.Model):
+    """A rendicontazione report for one funder and period, made by a job: its progress,
+    who asked for it, and the stored file once ready (kept, so what was sent can be shown)."""
+
+    __tablename__ = "report_run"
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    PDF = "pdf"
+    XLSX = "xlsx"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    funder_id: Mapped[int | None] = mapped_column(sa.ForeignKey("funder.id", ondelete="SET NULL"), index=True)
+    funding_source: Mapped[str] = mapped_column(sa.String(30), default="")   # "" = every source of the funder
+    date_from: Mapped[dt.date] = mapped_column(sa.Date)
+    date_to: Mapped[dt.date] = mapped_column(sa.Date)
+    format: Mapped[str] = mapped_column(sa.String(4))
+    status: Mapped[str] = mapped_column(sa.String(10), default=QUEUED)
+    progress: Mapped[int] = mapped_column(default=0)          # percent
+    message: Mapped[str] = mapped_column(sa.String(300), default="")
+    storage_key: Mapped[str] = mapped_column(sa.String(200), default="")
+    filename: Mapped[str] = mapped_column(sa.String(200), default="")
+    size_bytes: Mapped[int] = mapped_column(default=0)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    funder = relationship("Funder")
+    created_by = relationship("User")
