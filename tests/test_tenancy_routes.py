@@ -16,7 +16,8 @@ from sqlalchemy import event
 from marketplace.app import create_app
 from marketplace import storage
 from marketplace.models import (
-    Application, ApplicationDocument, Invitation, Membership, Order, Payment, ServiceRequest, WaitlistEntry,
+    Application, ApplicationDocument, Invitation, Membership, Order, Payment, ReportRun, ServiceRequest,
+    WaitlistEntry,
 )
 from marketplace.models.base import utcnow
 from marketplace.services.hsds import organization_id
@@ -30,7 +31,8 @@ TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "slot_id": "slot", "request_id": "service_request", "request_code": "service_request",
                   "waitlist_entry_id": "waitlist_entry", "funder_id": "funder", "programme_id": "programme",
                   "application_id": "application", "document_id": "application_document",
-                  "voucher_id": "voucher", "employee_id": "employee", "invite_code": "employee"}
+                  "voucher_id": "voucher", "employee_id": "employee", "invite_code": "employee",
+                  "report_id": "report_run"}
 # Arguments that are not ids of anything: the walk gives them a fixed, valid value.
 VALUE_ARGS = {"month": "2025-03"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
@@ -115,6 +117,12 @@ def world(make):
             territory_id=territory.id, application_id=application.id, label="ISEE", filename="isee.pdf",
             content_type="application/pdf", size_bytes=stored.size, storage_key=stored.key, sha256=stored.sha256))
         objs["voucher"] = make.voucher(programme, user)
+        with make.app.app_context():
+            report_file = storage.save(territory.id, b"%PDF-1.4 report", "pdf")
+        objs["report_run"] = make._save(ReportRun(
+            territory_id=territory.id, funder_id=funder.id, date_from=dt.date(2026, 1, 1),
+            date_to=dt.date(2026, 6, 30), format="pdf", status=ReportRun.READY, progress=100,
+            storage_key=report_file.key, filename="report.pdf", size_bytes=report_file.size))
         objs["employee"] = make.employee(employer)
     return a, b, objects, user
 
