@@ -166,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(requests_bp, url_prefix="/t/<territory>")
     app.register_blueprint(coop_requests_bp, url_prefix="/t/<territory>/cooperative")
+    import blueprints.coordinator.iesi  # noqa: F401 - its routes are on the coordinator blueprint
     import blueprints.coordinator.reports  # noqa: F401 - its routes are on the coordinator blueprint
 
     app.register_blueprint(coordinator_bp, url_prefix="/t/<territory>/coordinator")
