@@ -335,9 +335,14 @@ def _aggregate_columns():
 
 
 def _comments(clauses: list) -> list[Comment]:
+    """Comments of the matching responses, newest first, by month only; only those of
+    services with at least 5 matching responses, so that a group's comments cannot be told
+    apart from the others' by comparing the lists of the whole and of each service."""
+    large_enough = (select(SurveyResponse.service_id).where(*clauses).group_by(SurveyResponse.service_id)
+                    .having(func.count(SurveyResponse.id) >= SMALL_CELL))
     rows = db.session.execute(
         select(SurveyResponse.answered_on, SurveyResponse.comment)
-        .where(*clauses, SurveyResponse.comment != "")
+        .where(*clauses, SurveyResponse.comment != "", SurveyResponse.service_id.in_(large_enough))
         .order_by(SurveyResponse.answered_on.desc(), SurveyResponse.id.desc())).all()
     return [Comment(month=day.replace(day=1), text=text) for day, text in rows]
 
@@ -346,7 +351,8 @@ def satisfaction(service_ids=None, cooperative_id: int | None = None, date_from:
                  date_to: dt.date | None = None) -> Summary:
     """Count, average per dimension (1 decimal) and NPS of the responses matching the
     filters (dates both included), suppressed below 5 responses; comments (newest first,
-    by month) only for 5 or more. One SQL aggregate. Must run inside a territory scope."""
+    by month) only for 5 or more, and only of services that have 5 or more themselves.
+    One SQL aggregate. Must run inside a territory scope."""
     clauses = _filters(service_ids, cooperative_id, date_from, date_to)
     row = db.session.execute(select(*_aggregate_columns()).where(*clauses)).one()
     n = int(row[0] or 0)
