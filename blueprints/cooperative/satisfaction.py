@@ -5,7 +5,7 @@ comments only for groups of 5 or more, by month. Routes join the cooperative blu
 from __future__ import annotations
 
 from flask import Response, render_template, request
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 
 from blueprints.common import staff_required
 from blueprints.cooperative.routes import bp
@@ -31,6 +31,7 @@ def satisfaction(cooperative):
         "cooperative/satisfaction.html", cooperative=cooperative, overall=overall, per_service=per_service,
         error=error, raw_from=raw_from, raw_to=raw_to, sent=sent, answered=answered,
         dimensions=surveys.DIMENSIONS, labels=surveys.DIMENSION_LABELS,
-        month=lambda day: format_date(day, "MMMM yyyy")), status=status)
+        month=lambda day: format_date(day, "MMMM yyyy"), decimal=lambda value: format_decimal(value, "0.0")),
+        status=status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -347,8 +347,10 @@ def test_aggregates_against_hand_computed_figures(app, db, world, answered):
 
 def test_the_staff_page_shows_figures_suppressed_below_five(app, db, make, world, answered, client):
     login(client, world["staff"].email)
-    _english(client)
     base = f"/t/{world['territory'].slug}/cooperative/{world['coop'].id}"
+    italian = client.get(base + "/satisfaction").get_data(as_text=True)
+    assert 'lang="it"' in italian and ">4,2<" in italian   # Italian first, with its decimal comma
+    _english(client)
     home = client.get(base + "/").get_data(as_text=True)
     assert f"{base}/satisfaction" in home
     page = client.get(base + "/satisfaction")
