@@ -40,6 +40,8 @@ INVITE_WINDOW = dt.timedelta(days=7)
 LINK_LIFETIME = dt.timedelta(days=30)
 COMMENT_MAX = 1000
 BATCH = 200
+# Test-only switch for the negative control of the answer race: never turn it off elsewhere.
+LOCKING = True
 
 DIMENSIONS = ("quality", "punctuality", "kindness", "usefulness")
 DIMENSION_LABELS = {
@@ -239,9 +241,8 @@ def answer(token: str, given: Answer) -> SurveyResponse:
     comment = (given.comment or "").strip()
     if len(comment) > COMMENT_MAX:
         raise DomainError(_l("Write at most %(max)d characters.", max=COMMENT_MAX), field="comment")
-    invitation = db.session.execute(
-        select(SurveyInvitation).where(SurveyInvitation.token_hash == hash_token(token))
-        .with_for_update()).scalar_one_or_none()
+    query = select(SurveyInvitation).where(SurveyInvitation.token_hash == hash_token(token))
+    invitation = db.session.execute(query.with_for_update() if LOCKING else query).scalar_one_or_none()
     if invitation is None:
         raise LookupError(token)
     now = utcnow()
@@ -249,11 +250,11 @@ def answer(token: str, given: Answer) -> SurveyResponse:
         raise AlreadyAnswered(_l("This survey has already been answered. Thank you!"))
     if invitation.expires_at <= now:
         raise LinkExpired(_l("This link has expired: surveys can be answered within 30 days."))
-    claimed = db.session.execute(
-        update(SurveyInvitation)
-        .where(SurveyInvitation.id == invitation.id, SurveyInvitation.answered_at.is_(None))
-        .values(answered_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+    claim = update(SurveyInvitation).where(SurveyInvitation.id == invitation.id)
+    if LOCKING:
+        claim = claim.where(SurveyInvitation.answered_at.is_(None))
+    claimed = db.session.execute(claim.values(answered_at=now)
+                                 .execution_options(synchronize_session=False)).rowcount
     if claimed != 1:
         raise AlreadyAnswered(_l("This survey has already been answered. Thank you!"))
     service = db.session.get(Service, invitation.service_id)

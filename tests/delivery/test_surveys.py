@@ -17,7 +17,7 @@ from marketplace.models import (
 from marketplace.models.base import utcnow
 from marketplace.services import surveys
 from tenants.scoping import territory_scope
-from tests.conftest import login, post
+from tests.conftest import DATABASE_URL, login, post
 
 LINK_RE = re.compile(r"http://localhost/t/([a-z0-9-]+)/survey/([A-Za-z0-9_-]+)")
 
@@ -243,14 +243,36 @@ def test_expired_and_unknown_links(app, db, make, world, client):
     assert client.get(f"/t/{other.slug}/survey/{token}").status_code == 404
 
 
-def test_two_simultaneous_answers_store_one(app, db, make, world):
+def test_answers_are_rate_limited(app, database_uri, db, make, world):
+    from tests.conftest import make_app
+
     url = _invite_one(app, make, db, world)
-    token = url.rsplit("/", 1)[1]
-    barrier = threading.Barrier(4)
+    limited = make_app(database_uri, SURVEY_RATE_LIMIT="3 per minute")
+    client = limited.test_client()
+    codes = [post(client, url, _answers(quality=None), token_from=url).status_code for _ in range(4)]
+    assert codes == [422, 422, 422, 429]
+    assert client.get(url).status_code == 200  # reading the survey is not limited
+
+
+def _race(app, territory_id: int, token: str, monkeypatch, threads: int = 4) -> list[str]:
+    """``threads`` submits of one link at once, each on its own connection; a slow clock
+    between reading the invitation and claiming it widens the window."""
+    import time
+
+    from marketplace.extensions import db
+
+    real_now = surveys.utcnow
+
+    def slow_now():
+        time.sleep(0.05)
+        return real_now()
+
+    monkeypatch.setattr(surveys, "utcnow", slow_now)
+    barrier = threading.Barrier(threads)
     outcomes = []
 
     def submit():
-        with app.app_context(), territory_scope(world["territory"].id):
+        with app.app_context(), territory_scope(territory_id):
             barrier.wait()
             try:
                 surveys.answer(token, surveys.Answer(5, 5, 5, 5, 10))
@@ -259,20 +281,40 @@ def test_two_simultaneous_answers_store_one(app, db, make, world):
             except surveys.AlreadyAnswered:
                 db.session.rollback()
                 outcomes.append("refused")
-            except Exception as exc:  # noqa: BLE001 - SQLite "database is locked" counts as refused
+            except Exception as exc:  # noqa: BLE001 - SQLite "database is locked" is a refusal too
                 db.session.rollback()
                 outcomes.append(type(exc).__name__)
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=submit) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    workers = [threading.Thread(target=submit) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    return outcomes
+
+
+def _responses(db, territory) -> int:
+    with territory_scope(territory.id):
+        return db.session.execute(select(func.count(SurveyResponse.id))).scalar_one()
+
+
+def test_simultaneous_answers_of_one_link_store_one(app, db, make, world, monkeypatch):
+    url = _invite_one(app, make, db, world)
+    outcomes = _race(app, world["territory"].id, url.rsplit("/", 1)[1], monkeypatch)
     assert outcomes.count("stored") == 1, outcomes
-    with territory_scope(world["territory"].id):
-        assert db.session.execute(select(func.count(SurveyResponse.id))).scalar_one() == 1
+    assert _responses(db, world["territory"]) == 1
+
+
+@pytest.mark.skipif(not (DATABASE_URL or "").startswith("postgres"),
+                    reason="the row-lock race needs PostgreSQL (DATABASE_URL); CI runs this")
+def test_negative_control_without_the_lock_a_link_is_answered_twice(app, db, make, world, monkeypatch):
+    url = _invite_one(app, make, db, world)
+    monkeypatch.setattr(surveys, "LOCKING", False)
+    outcomes = _race(app, world["territory"].id, url.rsplit("/", 1)[1], monkeypatch)
+    assert outcomes.count("stored") > 1, outcomes
+    assert _responses(db, world["territory"]) > 1
 
 
 # --- aggregates -------------------------------------------------------------------------
