@@ -146,7 +146,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Enqueue the jobs that are due, then stop.")
     def cron_command(once):
         """Run the scheduler of periodic jobs (clean-up of expired holds and waiting-list
-        offers, every minute; release of expired welfare credits, hourly); a worker executes them."""
+        offers, every minute; release of expired welfare credits and satisfaction-survey
+        invitations, hourly); a worker executes them."""
         from marketplace.queue import redis_connection
 
         if not current_app.config.get("REDIS_URL"):

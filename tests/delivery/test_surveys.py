@@ -121,6 +121,22 @@ def test_deliveries_invite_only_beneficiaries_linked_to_a_user_with_an_email(app
     assert len(_mail_to(db, "anna@example.org")) == 1
 
 
+def test_a_record_invited_meanwhile_is_skipped_without_spoiling_the_batch(app, db, make, world):
+    """Two runs at once: the schema keeps one invitation per record; the loser's savepoint
+    rolls back alone and its e-mail is never sent."""
+    from marketplace.models import Territory
+
+    user = make.user(email="anna@example.org")
+    record = _record(make, world["coop"], world["service"], make.beneficiary(world["coop"], user_id=user.id))
+    with territory_scope(world["territory"].id):
+        territory = db.session.get(Territory, world["territory"].id)
+        assert surveys._invite(territory, world["service"].id, user.email, None, record_id=record.id)
+        assert not surveys._invite(territory, world["service"].id, user.email, None, record_id=record.id)
+        db.session.commit()
+        assert db.session.execute(select(func.count(SurveyInvitation.id))).scalar_one() == 1
+    assert len(_mail_to(db, "anna@example.org")) == 1
+
+
 def test_bookings_invite_paid_orders_whose_date_ended(app, db, make, world):
     territory, service = world["territory"], world["service"]
     ended = make.slot(service, starts_in=dt.timedelta(days=-1))
