@@ -101,7 +101,9 @@ def _deliveries_to_invite(since: dt.date):
         select(DeliveryRecord.id, DeliveryRecord.service_id, User.email, User.locale)
         .join(Beneficiary, Beneficiary.id == DeliveryRecord.beneficiary_id)
         .join(User, User.id == Beneficiary.user_id)
-        .where(DeliveryRecord.delivered_on >= since, ~invited, User.deleted_at.is_(None),
+        # A record checked in from a ticket is the booking's: the order's invitation covers it.
+        .where(DeliveryRecord.delivered_on >= since, DeliveryRecord.ticket_id.is_(None), ~invited,
+               User.deleted_at.is_(None),
                User.email != "", ~User.email.like("%.invalid"))
         .order_by(DeliveryRecord.id)
         .limit(BATCH)
@@ -111,7 +113,8 @@ def _deliveries_to_invite(since: dt.date):
 def invite_for_deliveries(territory_id: int, today: dt.date | None = None) -> int:
     """Invite, once each, the beneficiaries of the delivery records of the last 7 days that
     have no invitation yet, when the beneficiary is linked to a user with an e-mail address
-    (others get no survey). Commits in batches; safe to run twice. Must run inside
+    (others get no survey). Records checked in from a ticket are left to the booking's
+    invitation (``invite_for_bookings``), so nobody is asked twice for one date. Commits in batches; safe to run twice. Must run inside
     ``territory_scope(territory_id)``. Returns how many were invited."""
     territory = db.session.get(Territory, territory_id)
     today = today or local_today()

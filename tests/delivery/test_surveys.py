@@ -101,6 +101,15 @@ def test_deliveries_invite_only_beneficiaries_linked_to_a_user_with_an_email(app
     _record(make, coop, service, linked, days_ago=10)          # before the last 7 days
     _record(make, coop, service, no_email)
     _record(make, coop, service, no_user)
+    # Checked in from a booked ticket: the booking's own invitation covers it, not this one.
+    slot = make.slot(service, starts_in=dt.timedelta(days=-30))
+    order_id = _order(make, db, territory, slot, "anna@example.org")
+    with territory_scope(territory.id):
+        ticket_id = db.session.execute(select(Ticket.id).where(Ticket.order_id == order_id)).scalar_one()
+    checked_in = _record(make, coop, service, linked, days_ago=3)
+    with territory_scope(territory.id):
+        db.session.get(DeliveryRecord, checked_in.id).ticket_id = ticket_id
+        db.session.commit()
 
     assert _run_invitations(app, territory) == {"deliveries": 1, "bookings": 0}
     run_jobs()
