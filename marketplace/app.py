@@ -180,6 +180,9 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(funder_bp, url_prefix="/t/<territory>/funders")
     app.register_blueprint(public_funding_bp, url_prefix="/t/<territory>")
+    from blueprints.public.surveys import bp as public_surveys_bp
+
+    app.register_blueprint(public_surveys_bp, url_prefix="/t/<territory>")
     app.register_blueprint(payment_webhooks_bp)  # /payments/stripe/webhook
     register_api(app)  # /api/v1 (flask-smorest), its OpenAPI document and docs
 

@@ -25,15 +25,17 @@ def _fail(exc: DomainError):
 CLEANUP_INTERVAL_SECONDS = 60
 # Expired welfare credits go back to their employers at minute 17 of every hour.
 RELEASE_CREDITS_CRON = "17 * * * *"
+# Satisfaction-survey invitations (recent deliveries, ended bookings) at minute 41 of every hour.
+SURVEY_INVITATIONS_CRON = "41 * * * *"
 
 
 def cron_scheduler(connection, app=None):
     """An RQ cron scheduler with the periodic jobs registered: ``cleanup_everywhere``
     every minute and ``release_expired_credits_everywhere`` hourly, on the default queue
-    (a worker runs them)."""
+    (a worker runs them); ``invite_to_surveys_everywhere`` hourly as well."""
     from rq.cron import CronScheduler
 
-    from marketplace.jobs import cleanup_everywhere, release_expired_credits_everywhere
+    from marketplace.jobs import cleanup_everywhere, invite_to_surveys_everywhere, release_expired_credits_everywhere
     from marketplace.queue import queue_name
 
     scheduler = CronScheduler(connection=connection)
@@ -41,6 +43,8 @@ def cron_scheduler(connection, app=None):
                        interval=CLEANUP_INTERVAL_SECONDS, job_timeout=300)
     scheduler.register(release_expired_credits_everywhere, queue_name("default", app),
                        cron=RELEASE_CREDITS_CRON, job_timeout=600)
+    scheduler.register(invite_to_surveys_everywhere, queue_name("default", app),
+                       cron=SURVEY_INVITATIONS_CRON, job_timeout=1800)
     return scheduler
 
 
@@ -142,7 +146,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Enqueue the jobs that are due, then stop.")
     def cron_command(once):
         """Run the scheduler of periodic jobs (clean-up of expired holds and waiting-list
-        offers, every minute; release of expired welfare credits, hourly); a worker executes them."""
+        offers, every minute; release of expired welfare credits and satisfaction-survey
+        invitations, hourly); a worker executes them."""
         from marketplace.queue import redis_connection
 
         if not current_app.config.get("REDIS_URL"):

@@ -222,3 +222,44 @@ def build_report(territory_id: int, run_id: int) -> None:
 
     with territory_scope(territory_id):
         rendicontazione.build(run_id)
+
+
+def invite_to_surveys_job(territory_id: int) -> dict[str, int]:
+    """Invite to the satisfaction survey, in one territory, the recent deliveries to
+    beneficiaries with an e-mail and the paid bookings whose date ended (``services.surveys``).
+    Safe to run twice: an invited record or order is not invited again. Returns counts."""
+    from marketplace.services import surveys
+    from tenants.scoping import territory_scope
+
+    with territory_scope(territory_id):
+        try:
+            counts = {"deliveries": surveys.invite_for_deliveries(territory_id),
+                      "bookings": surveys.invite_for_bookings(territory_id)}
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+    return counts
+
+
+@job
+def invite_to_surveys_everywhere() -> dict[str, dict[str, int]]:
+    """Run ``invite_to_surveys_job`` for every active territory (one territory's trouble
+    does not stop the others). Run hourly by ``flask cron``. Returns {slug: counts}."""
+    import logging
+
+    from sqlalchemy import select
+
+    from marketplace.models import Territory
+
+    log = logging.getLogger("marketplace.jobs")
+    territories = db.session.execute(
+        select(Territory.id, Territory.slug).where(Territory.status == Territory.ACTIVE).order_by(Territory.id)
+    ).all()
+    sent: dict[str, dict[str, int]] = {}
+    for territory_id, slug in territories:
+        try:
+            sent[slug] = invite_to_surveys_job(territory_id)
+        except Exception:  # noqa: BLE001 - logged; the next run tries again
+            log.exception("survey invitations of territory %s failed", slug)
+    return sent
