@@ -224,6 +224,7 @@ def build_report(territory_id: int, run_id: int) -> None:
         rendicontazione.build(run_id)
 
 
+@job
 def invite_to_surveys_job(territory_id: int) -> dict[str, int]:
     """Invite to the satisfaction survey, in one territory, the recent deliveries to
     beneficiaries with an e-mail and the paid bookings whose date ended (``services.surveys``).
