@@ -90,6 +90,7 @@ class Config:
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour")
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
     CHECKOUT_RATE_LIMIT = os.environ.get("CHECKOUT_RATE_LIMIT", "20 per minute;200 per hour")
+    SURVEY_RATE_LIMIT = os.environ.get("SURVEY_RATE_LIMIT", "20 per minute;200 per hour")
     BOOKING_HOLD_SECONDS = int(os.environ.get("BOOKING_HOLD_SECONDS", str(15 * 60)))
 
     MAIL_FROM = os.environ.get("MAIL_FROM", "Welfare Marketplace <no-reply@localhost>")
