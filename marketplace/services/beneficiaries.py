@@ -37,13 +37,14 @@ def page_of(cooperative: Cooperative, page: int = 1, q: str = "",
             per_page: int = PAGE_SIZE) -> tuple[list[Beneficiary], int, int, int]:
     """The cooperative's beneficiaries by reference, optionally matching ``q`` in the
     reference, name or pseudonym: (rows, total, page, pages)."""
-    query = select(Beneficiary).where(Beneficiary.cooperative_id == cooperative.id)
+    where = [Beneficiary.cooperative_id == cooperative.id]
     q = (q or "").strip()[:64]
     if q:
         like = f"%{q.replace('%', '').replace('_', '')}%"
-        query = query.where(or_(Beneficiary.external_ref.ilike(like), Beneficiary.display_name.ilike(like),
-                                Beneficiary.pseudonym.ilike(like)))
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        where.append(or_(Beneficiary.external_ref.ilike(like), Beneficiary.display_name.ilike(like),
+                         Beneficiary.pseudonym.ilike(like)))
+    query = select(Beneficiary).where(*where)
+    total = db.session.execute(select(func.count(Beneficiary.id)).where(*where)).scalar_one()
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     rows = db.session.execute(query.options(selectinload(Beneficiary.municipality))
