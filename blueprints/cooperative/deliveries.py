@@ -5,7 +5,7 @@ cooperative blueprint (imported at the bottom of ``blueprints/cooperative/routes
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import format_decimal, gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -162,6 +162,7 @@ def delivery_list(cooperative):
     db.session.commit()
     return _no_store(render_template(
         "cooperative/deliveries.html", cooperative=cooperative, log=log, month=month, services=services,
+        hours=format_decimal(log.minutes / 60, format="#,##0.#"),
         service_id=service_id, funding_labels=deliveries.FUNDING_SOURCE_LABELS, sources=SOURCE_LABELS))
 
 
