@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -33,8 +34,6 @@ def this_month() -> str:
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     """``YYYY-MM`` -> (first day, first day of the next month). Raises DomainError."""
-    from flask_babel import lazy_gettext as _l
-
     if not re.fullmatch(r"\d{4}-\d{2}", month or ""):
         raise DomainError(_l("No such month."))
     year, number = int(month[:4]), int(month[5:])
@@ -112,7 +111,7 @@ def slot_started(slot: Slot) -> bool:
 class AttendanceResult:
     recorded: int = 0
     already: int = 0
-    refused: list[tuple[str, str, str]] = None   # (ticket code, column, reason)
+    refused: list[tuple[str, str, str]] | None = None   # (ticket code, column, reason)
 
 
 def unrecorded_tickets(slot: Slot) -> list[Ticket]:
@@ -139,8 +138,6 @@ def record_attendance(cooperative: Cooperative, slot: Slot, user) -> AttendanceR
     """Every checked-in ticket of ``slot`` without a record becomes one delivery record
     (source CHECKIN, external id ``T-<ticket code>``), validated like any other row.
     Raises DomainError for a slot that has not started yet."""
-    from flask_babel import lazy_gettext as _l
-
     if not slot_started(slot):
         raise DomainError(_l("Attendance can be recorded once the date has started."))
     result = AttendanceResult(refused=[])

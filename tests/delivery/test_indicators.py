@@ -2,7 +2,6 @@
 them each service records. Through HTTP, with the code rules and tenancy."""
 from __future__ import annotations
 
-import datetime as dt
 
 from sqlalchemy import select
 
