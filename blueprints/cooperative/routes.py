@@ -543,3 +543,4 @@ def slot_checkin(cooperative, service_id: int, slot_id: int):
 from blueprints.cooperative import assisted as _assisted  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import statements as _statements  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import satisfaction as _satisfaction  # noqa: E402,F401  (its routes join this blueprint)
+from blueprints.cooperative import deliveries as _deliveries  # noqa: E402,F401  (its routes join this blueprint)
