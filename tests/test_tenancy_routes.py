@@ -32,7 +32,7 @@ TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "waitlist_entry_id": "waitlist_entry", "funder_id": "funder", "programme_id": "programme",
                   "application_id": "application", "document_id": "application_document",
                   "voucher_id": "voucher", "employee_id": "employee", "invite_code": "employee",
-                  "report_id": "report_run"}
+                  "report_id": "report_run", "indicator_id": "indicator", "beneficiary_id": "beneficiary"}
 # Arguments that are not ids of anything: the walk gives them a fixed, valid value.
 VALUE_ARGS = {"month": "2025-03"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
@@ -117,6 +117,8 @@ def world(make):
             territory_id=territory.id, application_id=application.id, label="ISEE", filename="isee.pdf",
             content_type="application/pdf", size_bytes=stored.size, storage_key=stored.key, sha256=stored.sha256))
         objs["voucher"] = make.voucher(programme, user)
+        objs["indicator"] = make.indicator(territory, f"autonomy_{territory.slug}", kind="scale_1_5")
+        objs["beneficiary"] = make.beneficiary(objects[territory.slug]["cooperative"], f"PZ-{territory.slug}")
         with make.app.app_context():
             report_file = storage.save(territory.id, b"%PDF-1.4 report", "pdf")
         objs["report_run"] = make._save(ReportRun(
