@@ -4,11 +4,24 @@ Routes join the coordinator blueprint (imported at the bottom of
 ``blueprints/coordinator/routes.py``); figures come from ``marketplace.services.impact``."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask import Response, render_template, request
+from flask_babel import format_decimal
 
 from blueprints.common import coordinator_required
 from blueprints.coordinator.routes import bp
 from marketplace.services import DomainError, impact
+
+
+def number(value) -> str:
+    """A figure with one decimal in the reader's locale (17.4 / 17,4); "<5" and "" unchanged."""
+    if value is None or value == "":
+        return ""
+    try:
+        return format_decimal(Decimal(str(value)), format="#,##0.0")
+    except InvalidOperation:
+        return str(value)
 
 
 def render_dashboard(template: str, endpoint: str, url_args: dict, cooperative=None):
@@ -22,7 +35,7 @@ def render_dashboard(template: str, endpoint: str, url_args: dict, cooperative=N
     except DomainError as exc:
         return render_template(template, report=None, errors={exc.field or "from": exc.message}, typed=typed,
                                choices=choices, endpoint=endpoint, url_args=url_args,
-                               cooperative=cooperative), 422
+                               cooperative=cooperative, number=number), 422
     report = impact.report_for(filters)
     csv_args = filters.as_args()
     if cooperative is not None:
@@ -30,7 +43,7 @@ def render_dashboard(template: str, endpoint: str, url_args: dict, cooperative=N
     typed.update({"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()})
     response = Response(render_template(template, report=report, errors={}, typed=typed, choices=choices,
                                         endpoint=endpoint, url_args=url_args, cooperative=cooperative,
-                                        csv_args=csv_args))
+                                        csv_args=csv_args, number=number))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -293,8 +293,8 @@ def test_the_coordinator_sees_the_figures_and_downloads_them(client, world):
     html = _page(client, f"{world.base}/coordinator/territory?{PERIOD}")
     assert 'id="figure-deliveries">11<' in html
     assert 'id="figure-beneficiaries">10<' in html
-    assert 'id="figure-hours">17,4<' in html
-    assert 'id="figure-fill-rate">40,0%<' in html
+    assert 'id="figure-hours">17.4<' in html
+    assert 'id="figure-fill-rate">40.0%<' in html
     assert 'id="figure-nps">' + expected()["nps"] + "<" in html
     assert "<caption" in html and 'id="table-municipalities"' in html and 'id="table-months"' in html
     # another territory's delivery is not counted
@@ -415,3 +415,11 @@ def test_the_csv_is_formula_safe(app, world):
         body = impact.dashboard_csv(impact.dashboard(FROM, TO))
     cells = [row[0] for row in csv.reader(io.StringIO(body[1:]), delimiter=";") if row]
     assert "'=HYPERLINK(\"x\")" in cells and not any(cell.startswith("=") for cell in cells)
+
+
+def test_numbers_follow_the_readers_language(app, make, world):
+    client = app.test_client()
+    italian = make.coordinator(world.territory, locale="it")
+    login(client, italian.email)
+    html = _page(client, f"{world.base}/coordinator/territory?{PERIOD}")
+    assert 'id="figure-hours">17,4<' in html and 'id="figure-fill-rate">40,0%<' in html
