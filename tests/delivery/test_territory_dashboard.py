@@ -423,3 +423,12 @@ def test_numbers_follow_the_readers_language(app, make, world):
     login(client, italian.email)
     html = _page(client, f"{world.base}/coordinator/territory?{PERIOD}")
     assert 'id="figure-hours">17,4<' in html and 'id="figure-fill-rate">40,0%<' in html
+
+
+def test_charts_are_served_locally_beside_their_tables(client, world):
+    login(client, world.coordinator.email)
+    html = _page(client, f"{world.base}/coordinator/territory?{PERIOD}")
+    assert 'data-table="table-funding"' in html and 'data-table="table-months"' in html
+    assert 'src="/static/vendor/chartjs/chart.umd.js"' in html and "https://" not in html.split("<main", 1)[-1]
+    for name in ("chart.umd.js", "impact-charts.js", "LICENSE.md"):
+        assert client.get(f"/static/vendor/chartjs/{name}").status_code == 200
