@@ -544,3 +544,4 @@ from blueprints.cooperative import assisted as _assisted  # noqa: E402,F401  (it
 from blueprints.cooperative import statements as _statements  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import satisfaction as _satisfaction  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import deliveries as _deliveries  # noqa: E402,F401  (its routes join this blueprint)
+from blueprints.cooperative import impact as _impact  # noqa: E402,F401  (its routes join this blueprint)

@@ -446,3 +446,4 @@ def municipality_edit(municipality_id: int):
     return render_template("coordinator/municipality_edit.html", form=form, municipality=municipality,
                            history=history), 422 if form.errors or form.form_errors else 200
 from blueprints.coordinator import indicators as _indicators  # noqa: E402,F401  (its routes join this blueprint)
+from blueprints.coordinator import impact as _impact  # noqa: E402,F401  (its routes join this blueprint)
