@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install install-dev run test translations extract-messages browser worker cron clean bench-tools bench-catalogue bench-booking
+.PHONY: install install-dev run test translations extract-messages browser worker cron clean bench-tools bench-catalogue bench-booking bench-impact
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-catalogue: install bench-tools
 
 bench-booking: install
 	$(PY) -m benchmarks.booking
+
+bench-impact: install
+	$(PY) -m benchmarks.impact
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
