@@ -542,3 +542,4 @@ def slot_checkin(cooperative, service_id: int, slot_id: int):
 
 from blueprints.cooperative import assisted as _assisted  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import statements as _statements  # noqa: E402,F401  (its routes join this blueprint)
+from blueprints.cooperative import imports as _imports  # noqa: E402,F401  (its routes join this blueprint)
