@@ -121,6 +121,7 @@ def deliveries_import_status(cooperative, import_id: int):
     errors = (item.errors or [])[:SHOWN_ERRORS]
     return _no_store(Response(render_template(
         "cooperative/import_status.html", cooperative=cooperative, item=item, state=state, errors=errors,
+        file_broken=delivery_import.stopped_by_the_file(item),
         shown_errors=SHOWN_ERRORS, kept_errors=delivery_import.MAX_KEPT_ERRORS)))
 
 

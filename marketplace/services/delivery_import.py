@@ -39,6 +39,8 @@ log = logging.getLogger("marketplace.imports")
 MAX_BYTES = 20 * 1024 * 1024       # ~250,000 rows of CSV
 BATCH = 500                        # rows per transaction (and per progress update)
 MAX_KEPT_ERRORS = 1000             # errors kept for the report; all are counted
+FILE_COLUMN = "(file)"              # the "column" of an error that stopped the reading of the file
+JOB_TIMEOUT = 2 * 60 * 60          # seconds a worker lets one import run (RQ's default is 180)
 XLSX_MAGIC = b"PK\x03\x04"
 COLUMN_HELP = {
     "external_id": _l("Your own unique code for this delivery: at most 64 letters, digits and . _ / - "
@@ -67,8 +69,9 @@ assert set(COLUMN_HELP) == set(deliveries.COLUMNS)
 class ImportFileError(DomainError):
     """The uploaded file cannot be imported at all (nothing is stored or queued)."""
 
-    def __init__(self, message):
+    def __init__(self, message, row: int | None = None):
         super().__init__(message, field="file")
+        self.row = row
 
 
 # ---------------------------------------------------------------------------- columns
@@ -243,7 +246,16 @@ class ImportFile:
                     yield number, cells
         else:
             reader = csv.reader(io.StringIO(self._text, newline=""), delimiter=self.delimiter)
-            for number, cells in enumerate(reader, start=1):
+            number = 0
+            while True:
+                number += 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error:
+                    raise ImportFileError(_l("Row %(n)d cannot be read: check its quotation marks and that no cell "
+                                             "is extremely long.", n=number), row=number) from None
                 if any(c.strip() for c in cells):
                     yield number, cells
 
@@ -332,7 +344,7 @@ def resume(item: DeliveryImport) -> None:
 def _enqueue(item: DeliveryImport) -> None:
     from marketplace.jobs import import_deliveries
 
-    enqueue(import_deliveries, item.territory_id, item.id, queue="reports")
+    enqueue(import_deliveries, item.territory_id, item.id, queue="reports", job_timeout=JOB_TIMEOUT)
 
 
 def of_cooperative(cooperative: Cooperative, limit: int = 20) -> list[DeliveryImport]:
@@ -365,6 +377,15 @@ def run(import_id: int) -> DeliveryImport | None:
         return item
     try:
         _run(item)
+    except ImportFileError as exc:  # the file itself is broken further down: say where, keep what was saved
+        db.session.rollback()
+        item = db.session.get(DeliveryImport, import_id)
+        item.status = DeliveryImport.FAILED
+        item.finished_at = utcnow()
+        item.error_count += 1
+        item.errors = list(item.errors or []) + [[exc.row or 0, FILE_COLUMN, str(exc.message)]]
+        db.session.commit()
+        return item
     except Exception:
         db.session.rollback()
         log.exception("import %s failed after %s rows", import_id, item.processed_rows)
@@ -476,6 +497,12 @@ def _import_row(cooperative, user, columns, number: int, cells: list, state: _St
 
 
 # ---------------------------------------------------------------------------- reports
+
+def stopped_by_the_file(item: DeliveryImport) -> bool:
+    """A FAILED import that stopped because its file cannot be read to the end (resuming
+    would stop again: the file must be corrected and imported again)."""
+    return item.status == DeliveryImport.FAILED and bool(item.errors) and item.errors[-1][1] == FILE_COLUMN
+
 
 def rows_refused(item: DeliveryImport) -> int:
     """Rows processed that were neither imported nor duplicates (they had errors)."""

@@ -338,3 +338,12 @@ def test_anonymous_visitors_are_sent_to_log_in(app, world):
     anonymous = app.test_client()
     response = anonymous.get(f"{world.base}/import")
     assert response.status_code == 302 and "/account/login" in response.headers["Location"]
+
+
+def test_a_file_broken_further_down_stops_with_the_row_that_cannot_be_read(client, db, world, run_jobs):
+    data = _csv([_row(world, 1), _row(world, 2)]) + b'GEST-3;1;PZ;01/01/2026;;' + b"x" * 140_000 + b"\r\n"
+    state = _import(client, world, run_jobs, data)
+    assert state["status"] == "failed" and _count(db, world) == 0
+    page = client.get(state["url"]).get_data(as_text=True)
+    assert "Row 4 cannot be read" in page and "The file cannot be read to the end" in page
+    assert "Resume the import" not in page
