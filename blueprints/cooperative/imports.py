@@ -97,18 +97,28 @@ def deliveries_import(cooperative):
             else:
                 db.session.commit()  # the job runs now: inline here, or by a worker
                 return redirect(url_for("cooperative.deliveries_import_status", coop_id=cooperative.id,
-                                        import_id=item.id), code=303)
+                                        import_id=item.id))
         return _import_page(cooperative, form, code)
     return _import_page(cooperative, form)
 
 
-@bp.route("/<int:coop_id>/deliveries/import/template.<any(csv, xlsx):kind>")
-@staff_required
-def deliveries_import_template(cooperative, kind: str):
+def _template(cooperative, kind: str) -> Response:
     body = (delivery_import.template_csv if kind == "csv" else delivery_import.template_xlsx)(cooperative)
     return Response(body, mimetype=MIMETYPES[kind], headers={
         "Content-Disposition": f'attachment; filename="deliveries-template-{cooperative.id}.{kind}"',
         "Cache-Control": "no-store"})
+
+
+@bp.route("/<int:coop_id>/deliveries/import/template.csv")
+@staff_required
+def deliveries_import_template_csv(cooperative):
+    return _template(cooperative, "csv")
+
+
+@bp.route("/<int:coop_id>/deliveries/import/template.xlsx")
+@staff_required
+def deliveries_import_template_xlsx(cooperative):
+    return _template(cooperative, "xlsx")
 
 
 @bp.route("/<int:coop_id>/deliveries/imports/<int:import_id>")
@@ -147,8 +157,7 @@ def deliveries_import_resume(cooperative, import_id: int):
         else:
             db.session.commit()
             flash(_("The import goes on from where it stopped."), "success")
-    return redirect(url_for("cooperative.deliveries_import_status", coop_id=cooperative.id, import_id=item.id),
-                    code=303)
+    return redirect(url_for("cooperative.deliveries_import_status", coop_id=cooperative.id, import_id=item.id))
 
 
 # ---------------------------------------------------------------------------- API tokens
@@ -192,4 +201,4 @@ def api_token_revoke(cooperative, token_id: int):
         api_tokens.revoke(token)
         db.session.commit()
         flash(_("Token “%(name)s” revoked: it no longer works.", name=token.name), "success")
-    return redirect(url_for("cooperative.api_tokens_page", coop_id=cooperative.id), code=303)
+    return redirect(url_for("cooperative.api_tokens_page", coop_id=cooperative.id))
