@@ -17,7 +17,7 @@ import functools
 from flask import current_app, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_smorest import Blueprint, abort
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 

@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import io
 import logging
-import zipfile
 from dataclasses import dataclass
 from typing import Iterator
 
