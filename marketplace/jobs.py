@@ -264,3 +264,15 @@ def invite_to_surveys_everywhere() -> dict[str, dict[str, int]]:
         except Exception:  # noqa: BLE001 - logged; the next run tries again
             log.exception("survey invitations of territory %s failed", slug)
     return sent
+
+
+@job
+def import_deliveries(territory_id: int, import_id: int) -> None:
+    """Import the delivery records of one uploaded file (``services.delivery_import.run``),
+    inside its territory, committing every few hundred rows with the progress. Safe to run
+    twice: a finished import is left alone, a stopped one goes on after its committed rows."""
+    from marketplace.services import delivery_import
+    from tenants.scoping import territory_scope
+
+    with territory_scope(territory_id):
+        delivery_import.run(import_id)

@@ -37,18 +37,21 @@ def get_queue(name: str = "default", app=None):
     return Queue(queue_name(name, app), connection=redis_connection(app))
 
 
-def enqueue(func, *args, queue: str = "default") -> None:
+def enqueue(func, *args, queue: str = "default", job_timeout: int | None = None) -> None:
     """Schedule ``func(*args)`` to run once the current transaction has committed.
 
     ``args`` must be plain values (ids), never ORM objects. Inline mode runs the job
     in this process right after commit; a failing inline job is logged, never raised:
-    the committed change stands, as it would with a worker.
+    the committed change stands, as it would with a worker. ``job_timeout`` (seconds)
+    lets a long job (a big import) outlive RQ's default of 180 s.
     """
     app = current_app._get_current_object()
 
     def dispatch():
         if app.config.get("JOBS_INLINE", True) or not app.config.get("REDIS_URL"):
             run_inline(func, *args)
+        elif job_timeout:
+            get_queue(queue, app).enqueue(func, *args, job_timeout=job_timeout)
         else:
             get_queue(queue, app).enqueue(func, *args)
 

@@ -229,6 +229,7 @@ def test_openapi_document_describes_every_path(client):
         "/api/v1/territories/{slug}/services",
         "/api/v1/territories/{slug}/services/{service_id}",
         "/api/v1/territories/{slug}/organizations",
+        "/api/v1/territories/{slug}/deliveries",  # POST, with a cooperative's token
     }
     search = document["paths"]["/api/v1/territories/{slug}/services"]["get"]
     names = {p["name"] for p in search["parameters"]}

@@ -74,6 +74,9 @@ def register_api(app: Flask) -> MarketplaceApi:
     api.register_converter(SlugConverter, slug_param_schema)
     api.register_blueprint(bp)
     csrf.exempt(bp)
+    from blueprints.api import deliveries
+
+    deliveries.register(api)  # POST /api/v1/territories/<slug>/deliveries (bearer token)
     if "api-docs.openapi_redoc" in app.view_functions:  # OPENAPI_REDOC_PATH/URL configured
         app.view_functions["api-docs.openapi_redoc"] = docs
     return api

@@ -545,3 +545,4 @@ from blueprints.cooperative import statements as _statements  # noqa: E402,F401 
 from blueprints.cooperative import satisfaction as _satisfaction  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import deliveries as _deliveries  # noqa: E402,F401  (its routes join this blueprint)
 from blueprints.cooperative import impact as _impact  # noqa: E402,F401  (its routes join this blueprint)
+from blueprints.cooperative import imports as _imports  # noqa: E402,F401  (its routes join this blueprint)

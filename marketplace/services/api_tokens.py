@@ -1,0 +1,67 @@
+"""A cooperative's API tokens, for pushing delivery records from its own software.
+
+A token is ``secrets.token_urlsafe(32)``; only its SHA-256 is stored, so it is shown once,
+when made. Revoked tokens stay listed (who made them, when last used) but authenticate no
+more. Everything runs inside the territory's scope; the caller commits.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.models import ApiToken, Cooperative, User
+from marketplace.models.base import utcnow
+from marketplace.services import DomainError
+from marketplace.services.tokens import hash_token, new_token
+
+MAX_NAME = 80
+MAX_ACTIVE = 20
+
+
+def create(cooperative: Cooperative, name: str, created_by: User | None = None) -> tuple[ApiToken, str]:
+    """Make a token for ``cooperative``; returns (row, the token itself — show it once).
+    Raises DomainError for an empty or long name or too many active tokens."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError(_l("Give the token a name, e.g. the software that will use it."), field="name")
+    if len(name) > MAX_NAME:
+        raise DomainError(_l("At most %(n)d characters.", n=MAX_NAME), field="name")
+    active = db.session.execute(select(func.count(ApiToken.id)).where(
+        ApiToken.cooperative_id == cooperative.id, ApiToken.revoked_at.is_(None))).scalar_one()
+    if active >= MAX_ACTIVE:
+        raise DomainError(_l("A cooperative can have at most %(n)d active tokens: revoke one you no longer use.",
+                             n=MAX_ACTIVE), field="name")
+    raw, digest = new_token()
+    token = ApiToken(territory_id=cooperative.territory_id, cooperative_id=cooperative.id, name=name,
+                     token_hash=digest, created_by_id=created_by.id if created_by is not None else None)
+    db.session.add(token)
+    db.session.flush()
+    return token, raw
+
+
+def of_cooperative(cooperative: Cooperative) -> list[ApiToken]:
+    """All the cooperative's tokens, active first, newest first."""
+    return list(db.session.execute(
+        select(ApiToken).where(ApiToken.cooperative_id == cooperative.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+    ).scalars())
+
+
+def revoke(token: ApiToken) -> None:
+    """Stop ``token`` working (a revoked token stays revoked)."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def authenticate(raw: str | None) -> ApiToken | None:
+    """The active token whose SHA-256 matches ``raw`` in the territory in scope, marked as
+    used now; None for an unknown, revoked or another territory's token."""
+    if not raw or len(raw) > 200:
+        return None
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(raw))).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    token.last_used_at = utcnow()
+    return token
