@@ -16,8 +16,8 @@ from sqlalchemy import event
 from marketplace.app import create_app
 from marketplace import storage
 from marketplace.models import (
-    Application, ApplicationDocument, Invitation, Membership, Order, Payment, ReportRun, ServiceRequest,
-    WaitlistEntry,
+    ApiToken, Application, ApplicationDocument, DeliveryImport, Invitation, Membership, Order, Payment, ReportRun,
+    ServiceRequest, WaitlistEntry,
 )
 from marketplace.models.base import utcnow
 from marketplace.services.hsds import organization_id
@@ -32,7 +32,8 @@ TENANT_ID_ARGS = {"coop_id": "cooperative", "invitation_id": "invitation",
                   "waitlist_entry_id": "waitlist_entry", "funder_id": "funder", "programme_id": "programme",
                   "application_id": "application", "document_id": "application_document",
                   "voucher_id": "voucher", "employee_id": "employee", "invite_code": "employee",
-                  "report_id": "report_run", "indicator_id": "indicator", "beneficiary_id": "beneficiary"}
+                  "report_id": "report_run", "indicator_id": "indicator", "beneficiary_id": "beneficiary",
+                  "import_id": "delivery_import", "token_id": "api_token"}
 # Arguments that are not ids of anything: the walk gives them a fixed, valid value.
 VALUE_ARGS = {"month": "2025-03"}
 # Arguments naming the territory: /t/<territory>/... and the JSON API's /api/v1/territories/<slug>/...
@@ -119,6 +120,11 @@ def world(make):
         objs["voucher"] = make.voucher(programme, user)
         objs["indicator"] = make.indicator(territory, f"autonomy_{territory.slug}", kind="scale_1_5")
         objs["beneficiary"] = make.beneficiary(objects[territory.slug]["cooperative"], f"PZ-{territory.slug}")
+        objs["delivery_import"] = make._save(DeliveryImport(
+            territory_id=territory.id, cooperative_id=objs["cooperative"].id, filename="x.csv", storage_key="k",
+            status="failed", errors=[]))
+        objs["api_token"] = make._save(ApiToken(territory_id=territory.id, cooperative_id=objs["cooperative"].id,
+                                                name="t", token_hash=f"{territory.slug:1<64}"[:64]))
         with make.app.app_context():
             report_file = storage.save(territory.id, b"%PDF-1.4 report", "pdf")
         objs["report_run"] = make._save(ReportRun(
