@@ -65,10 +65,16 @@ class Lookup:
     indicators: dict[str, OutcomeIndicator] = field(default_factory=dict)
     service_indicators: dict[int, set[int]] = field(default_factory=dict)
     beneficiaries: dict[str, int] = field(default_factory=dict)
+    # For imports: the cooperative's external ids, so a row is checked without a query and
+    # records are written in batches at the next flush (None: ask the database each time).
+    external_ids: set[str] | None = None
 
     @classmethod
-    def load(cls, cooperative: Cooperative) -> "Lookup":
+    def load(cls, cooperative: Cooperative, external_ids: bool = False) -> "Lookup":
         lookup = cls(cooperative)
+        if external_ids:
+            lookup.external_ids = set(db.session.execute(
+                select(DeliveryRecord.external_id).where(DeliveryRecord.cooperative_id == cooperative.id)).scalars())
         lookup.services = {s.id: s for s in db.session.execute(
             select(Service).where(Service.cooperative_id == cooperative.id)).scalars()}
         lookup.municipalities = {m.name.casefold(): m for m in db.session.execute(select(Municipality)).scalars()}
@@ -245,11 +251,15 @@ def save(row: CleanRow, lookup: Lookup, source: str, created_by=None, slot_id: i
     """Write a valid row as a delivery record; returns (record, created). A row whose
     external id this cooperative already has returns the existing record, unchanged (a
     re-import or a repeated API call). A new beneficiary reference registers a
-    beneficiary without profile attributes."""
+    beneficiary without profile attributes. With a lookup loaded ``external_ids=True``
+    (imports) the record is not flushed here: it goes to the database with its batch."""
     cooperative = lookup.cooperative
-    existing = db.session.execute(select(DeliveryRecord).where(
-        DeliveryRecord.cooperative_id == cooperative.id, DeliveryRecord.external_id == row.external_id)
-    ).scalar_one_or_none()
+    known = lookup.external_ids
+    existing = None
+    if known is None or row.external_id in known:
+        existing = db.session.execute(select(DeliveryRecord).where(
+            DeliveryRecord.cooperative_id == cooperative.id, DeliveryRecord.external_id == row.external_id)
+        ).scalar_one_or_none()
     if existing is not None:
         return existing, False
     beneficiary_id = lookup.beneficiaries.get(row.beneficiary_ref)
@@ -272,7 +282,10 @@ def save(row: CleanRow, lookup: Lookup, source: str, created_by=None, slot_id: i
         record.outcomes.append(OutcomeValue(territory_id=cooperative.territory_id, indicator_id=indicator_id,
                                             value=value))
     db.session.add(record)
-    db.session.flush()
+    if known is None:
+        db.session.flush()
+    else:
+        known.add(row.external_id)  # written with the batch at the next flush or commit
     return record, True
 
 

@@ -409,7 +409,7 @@ def _run(item: DeliveryImport) -> None:
                        list(item.errors or []), {})
         done = item.processed_rows
         batch: list[tuple[int, list[str]]] = []
-        lookup = deliveries.Lookup.load(cooperative)
+        lookup = deliveries.Lookup.load(cooperative, external_ids=True)
         for index, (number, cells) in enumerate(sheet.rows()):
             if index < done:  # committed by an earlier run: only remember its external id
                 external_id = _value(columns, cells, "external_id")
@@ -461,7 +461,7 @@ def _commit_batch(item, cooperative, user, columns, batch, state: _State, lookup
                 raise
             db.session.rollback()
             cooperative = db.session.get(Cooperative, item.cooperative_id)
-            lookup = deliveries.Lookup.load(cooperative)
+            lookup = deliveries.Lookup.load(cooperative, external_ids=True)
             continue
         state.__dict__.update(saved.__dict__)
         return lookup

@@ -149,10 +149,10 @@ def test_one_invalid_record_saves_nothing_and_names_each_problem(app, client, db
     assert (answer["created"], answer["duplicates"], answer["invalid"]) == (0, 1, 3)
     assert [r["status"] for r in answer["results"]] == ["duplicate", "not_saved", "invalid", "invalid", "invalid"]
     assert [e["field"] for e in answer["results"][2]["errors"]] == ["duration_minutes", "autonomy"]
-    assert answer["results"][2]["errors"][0]["message"] == "Enter the minutes as a whole number from 1 to 1440."
+    assert answer["results"][2]["errors"][0]["message"] == "Inserisci i minuti come numero intero da 1 a 1440."  # Italian: the default language
     assert answer["results"][3]["errors"][0]["field"] == "colour"
     assert answer["results"][4]["errors"][0]["field"] == "external_id"
-    assert "record 2" in answer["results"][4]["errors"][0]["message"]
+    assert "registrazione 2" in answer["results"][4]["errors"][0]["message"]
     assert _count(db, world) == 1  # nothing of the refused request
 
 

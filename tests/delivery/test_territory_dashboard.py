@@ -93,7 +93,7 @@ def expected(coop=None, vertical=None, town=None, source=None) -> dict:
     for name in {r[4] for r in rows}:
         in_town = [r for r in rows if r[4] == name]
         n = len({r[1] for r in in_town})
-        label = name or "Municipality not given"
+        label = name or "Comune non indicato"
         if n < 5:
             towns[label] = ("<5", "<5", "<5", "<5" if POPULATION.get(name) else "", None)
         else:
