@@ -271,8 +271,15 @@ def import_deliveries(territory_id: int, import_id: int) -> None:
     """Import the delivery records of one uploaded file (``services.delivery_import.run``),
     inside its territory, committing every few hundred rows with the progress. Safe to run
     twice: a finished import is left alone, a stopped one goes on after its committed rows."""
+    from flask_babel import force_locale
+
+    from marketplace.models import DeliveryImport, User
     from marketplace.services import delivery_import
     from tenants.scoping import territory_scope
 
     with territory_scope(territory_id):
-        delivery_import.run(import_id)
+        # The error report is written in the language of whoever uploaded the file.
+        item = db.session.get(DeliveryImport, import_id)
+        user = db.session.get(User, item.created_by_id) if item is not None and item.created_by_id else None
+        with force_locale((user.locale if user is not None else None) or "it"):
+            delivery_import.run(import_id)
