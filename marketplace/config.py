@@ -22,6 +22,16 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}")
+
+
 def _secret_key() -> str:
     """SECRET_KEY from the environment, else one generated once into instance/."""
     if os.environ.get("SECRET_KEY"):
@@ -89,6 +99,15 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour")
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
+    # Per account, from any IP (services/throttle.py): this many failed logins within the
+    # window lock the account's logins (429) until the oldest failure leaves the window.
+    ACCOUNT_LOCK_ATTEMPTS = _int("ACCOUNT_LOCK_ATTEMPTS", 10)
+    ACCOUNT_LOCK_WINDOW = _int("ACCOUNT_LOCK_WINDOW", 15 * 60)
+    # The holder of a locked account is told by e-mail at most once in this many seconds.
+    ACCOUNT_LOCK_NOTICE_SECONDS = _int("ACCOUNT_LOCK_NOTICE_SECONDS", 24 * 60 * 60)
+    # E-mails an anonymous visitor can make us send to one account (reset links,
+    # "someone tried to register with your address"); beyond it they are silently dropped.
+    ACCOUNT_MAIL_RATE_LIMIT = os.environ.get("ACCOUNT_MAIL_RATE_LIMIT", "5 per hour")
     CHECKOUT_RATE_LIMIT = os.environ.get("CHECKOUT_RATE_LIMIT", "20 per minute;200 per hour")
     SURVEY_RATE_LIMIT = os.environ.get("SURVEY_RATE_LIMIT", "20 per minute;200 per hour")
     BOOKING_HOLD_SECONDS = int(os.environ.get("BOOKING_HOLD_SECONDS", str(15 * 60)))

@@ -3,8 +3,10 @@ inside a territory (its look, its domain), at /t/<slug>/account/...
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask import (
+    Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for,
+)
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -15,7 +17,7 @@ from blueprints.account.forms import (
 from blueprints.common import ActionForm, form_error, login_required_here, safe_next
 from marketplace.extensions import db, rate_limit
 from marketplace.models import Membership, Territory
-from marketplace.services import DomainError, accounts, invitations
+from marketplace.services import DomainError, accounts, invitations, throttle
 from tenants.scoping import unscoped
 
 bp = Blueprint("account", __name__)
@@ -102,10 +104,16 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
+        wait = throttle.login_locked(form.email.data)
+        if wait:
+            return _account_locked(form, wait)
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
+            throttle.login_failed(form.email.data, territory=g.get("territory"))
+            db.session.commit()  # the lock notice, when this failure locked the account
             form.form_errors.append(_("E-mail address or password not correct."))
         else:
+            throttle.clear_login_failures(form.email.data)
             db.session.commit()
             session.clear()
             login_user(user, remember=form.remember.data)
@@ -114,6 +122,21 @@ def login():
             return redirect(safe_next(form.next.data, _home()))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("account/login.html", form=form), status
+
+
+def _account_locked(form, wait: int):
+    """The login page, 429: too many failed attempts on this account (from any IP)."""
+    minutes = max(1, -(-wait // 60))
+    form.form_errors.append(ngettext(
+        "Too many failed attempts to log in to this account. To protect it, logging in is "
+        "paused: try again in %(num)d minute, or choose a new password with \"Forgot your "
+        "password?\".",
+        "Too many failed attempts to log in to this account. To protect it, logging in is "
+        "paused: try again in %(num)d minutes, or choose a new password with \"Forgot your "
+        "password?\".", minutes))
+    response = make_response(render_template("account/login.html", form=form), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @route("/logout", methods=["POST"])
@@ -152,6 +175,7 @@ def reset_password(token: str):
     if form.validate_on_submit():
         user = accounts.reset_password(token, form.password.data)
         db.session.commit()
+        throttle.clear_login_failures(user.email)  # the mailbox's owner: let them in now
         logout_user()
         flash(_("Your password has been changed. You can log in now."), "success")
         return redirect(url_for("account.login"))

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from marketplace.extensions import db
 from marketplace.models import AccountToken, Invitation, Membership, User
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError
+from marketplace.services import DomainError, throttle
 from marketplace.services.mail import external_url, send_mail
 from marketplace.services.tokens import expiry, hash_token, new_token
 from tenants.scoping import unscoped
@@ -115,7 +115,11 @@ def _dummy_hash() -> str:
 
 
 def request_password_reset(email: str, territory=None) -> None:
-    """E-mail a reset link if the account exists; says nothing either way."""
+    """E-mail a reset link if the account exists; says nothing either way. At most
+    ``ACCOUNT_MAIL_RATE_LIMIT`` such e-mails per address (counted for unknown ones too);
+    beyond it the request is silently dropped."""
+    if not throttle.account_mail_allowed(email):
+        return
     user = find_user_by_email(email)
     if user is None or user.deleted_at is not None:
         return
