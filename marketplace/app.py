@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from marketplace.config import ROOT, load_config
+from marketplace.config import ROOT, load_config, shared_storage_problem
 from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 
@@ -50,6 +50,10 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     )
     app.config.from_object(load_config(config_name))
     app.config.update(overrides)
+    problem = shared_storage_problem(app.config["ENV_NAME"], app.config["RATELIMIT_STORAGE_URI"],
+                                     int(app.config["WEB_CONCURRENCY"]))
+    if problem:
+        raise RuntimeError(problem)
 
     _allow_test_domains()
     _init_logging(app)

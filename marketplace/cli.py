@@ -50,9 +50,17 @@ def cron_scheduler(connection, app=None):
 
 def register_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
-    def seed_demo_command():
-        """Load the demo territories, cooperatives and users (idempotent)."""
+    @click.option("--force", is_flag=True, help="Run even in production (MARKETPLACE_ENV=production).")
+    def seed_demo_command(force):
+        """Load the demo territories, cooperatives and users (idempotent). Refused in
+        production unless --force: the demo's accounts share one published password."""
         from marketplace.demo import DEMO_PASSWORD, seed_demo
+
+        if current_app.config["ENV_NAME"] == "production" and not force:
+            raise click.ClickException(
+                "seed-demo creates accounts (a platform operator among them) whose password "
+                "is published: it does not run in production. Set MARKETPLACE_ENV=development "
+                "(make run does), or pass --force if this really is a demonstration site.")
 
         logins = seed_demo()
         click.echo("Demo logins (password: %s):" % DEMO_PASSWORD)

@@ -93,6 +93,10 @@ class Config:
         os.environ.get("REDIS_URL") or "memory://"
     )
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "marketplace")
+    # How many processes serve requests (gunicorn reads the same variable; gunicorn.conf.py
+    # sets it to the real worker count). With more than one, production refuses memory://
+    # rate-limit storage: each process would count on its own.
+    WEB_CONCURRENCY = _int("WEB_CONCURRENCY", 1)
     RATELIMIT_HEADERS_ENABLED = True
     # A moving window: no burst of double the limit around a window boundary.
     RATELIMIT_STRATEGY = "moving-window"
@@ -188,6 +192,17 @@ CONFIGS = {
     "development": DevelopmentConfig,
     "testing": TestingConfig,
 }
+
+
+def shared_storage_problem(env_name: str, storage_uri: str, workers: int) -> str | None:
+    """Why rate limits would not hold with these settings, or None: in production, more
+    than one worker process must share the limiter's counters (Redis), since with
+    ``memory://`` every process counts logins and bookings on its own."""
+    if env_name == "production" and workers > 1 and (storage_uri or "memory://").startswith("memory"):
+        return (f"{workers} worker processes with rate-limit storage {storage_uri or 'memory://'}: "
+                "each would keep its own counters, so login and booking limits would not hold. "
+                "Set REDIS_URL (or RATELIMIT_STORAGE_URI) to a Redis server, or run one worker.")
+    return None
 
 
 def load_config(name: str | None = None) -> Config:

@@ -129,3 +129,54 @@ def test_reset_emails_are_limited_per_account_silently(app, db, make):
         answers.append(re.sub(r'value="[^"]*"', "", response.get_data(as_text=True)))
     assert len(set(answers)) == 1  # the same answer, sent or not
     assert len(_mails(db, "anna@example.org")) == 5
+
+
+# --- 2. production needs shared rate-limit storage ------------------------------------------
+
+def test_production_refuses_memory_storage_with_several_workers(database_uri, monkeypatch):
+    from marketplace.app import create_app
+    from marketplace.config import shared_storage_problem
+
+    monkeypatch.setenv("SECRET_KEY", "a-secret-for-this-test-only")
+    with pytest.raises(RuntimeError, match="rate-limit storage memory://"):
+        create_app("production", SQLALCHEMY_DATABASE_URI=database_uri,
+                   RATELIMIT_STORAGE_URI="memory://", WEB_CONCURRENCY=4)
+    # One worker may count in memory; several may share Redis; development is not refused.
+    assert make_app(database_uri, ENV_NAME="production", WEB_CONCURRENCY=1) is not None
+    assert shared_storage_problem("production", "redis://cache:6379/0", 4) is None
+    assert shared_storage_problem("development", "memory://", 4) is None
+
+
+def test_gunicorn_refuses_several_workers_without_redis(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"REDIS_URL", "RATELIMIT_STORAGE_URI", "WEB_CONCURRENCY"}}
+    env.update(MARKETPLACE_ENV="production", SECRET_KEY="x" * 32)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    result = subprocess.run([str(gunicorn), "-w", "3", "-b", "127.0.0.1:0", "wsgi:app"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "3 worker processes with rate-limit storage memory://" in result.stderr
+
+
+# --- 5. the demo never lands in production by accident ---------------------------------------
+
+def test_seed_demo_refuses_production_unless_forced(database_uri, app):
+    from marketplace.extensions import db
+
+    production = make_app(database_uri, ENV_NAME="production")
+    runner = production.test_cli_runner()
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code != 0
+    assert "does not run in production" in refused.output and "--force" in refused.output
+    with production.app_context():
+        assert db.session.execute(select(func.count(User.id))).scalar_one() == 0
+
+    forced = runner.invoke(args=["seed-demo", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "admin@demo.test" in forced.output
