@@ -78,10 +78,15 @@ def test_bad_registration_input_is_explained_not_saved(client, db):
     assert db.session.execute(select(User)).first() is None
 
 
-def test_registering_a_taken_address_is_refused(client, make):
-    make.user(email="taken@example.org")
-    response = _register(client, email="taken@example.org")
-    assert response.status_code == 422
+def test_registering_a_taken_address_changes_nothing_and_tells_its_holder(client, db, make):
+    user = make.user(email="taken@example.org")
+    response = _register(client, email="taken@example.org", password="una-password-diversa")
+    assert response.status_code == 302  # the same answer as for a new address
+    assert client.get("/account/").status_code == 302  # nobody is logged in
+    mail = _last_mail(db, "taken@example.org")
+    assert "/account/login" in mail.body_text and "/account/confirm/" not in mail.body_text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).check_password(PASSWORD)
 
 
 def test_wrong_password_gives_a_message_not_a_hint(client, make):

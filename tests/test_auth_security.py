@@ -180,3 +180,113 @@ def test_seed_demo_refuses_production_unless_forced(database_uri, app):
     forced = runner.invoke(args=["seed-demo", "--force"])
     assert forced.exit_code == 0, forced.output
     assert "admin@demo.test" in forced.output
+
+
+# --- 3. registration does not reveal which addresses have an account ------------------------
+
+def _register(client, email, password="una-password-lunga", name="Maria Bianchi", prefix=""):
+    url = f"{prefix}/account/register"
+    return post(client, url, {"full_name": name, "email": email, "password": password,
+                              "confirm": password, "locale": "it", "privacy": "y"}, token_from=url)
+
+
+def _page(response, client, email):
+    """The page a visitor ends on, with the address and per-visitor tokens blanked out."""
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    return re.sub(r'value="[^"]*"', "", page.get_data(as_text=True)).replace(email, "EMAIL")
+
+
+def test_registering_a_new_or_a_taken_address_looks_the_same(app, db, make):
+    make.territory("cremona")
+    holder = make.user(email="anna@example.org", full_name="Anna Verdi", locale="en")
+    new_visitor, other_visitor = app.test_client(), app.test_client()
+    new = _register(new_visitor, "luca@example.org", prefix="/t/cremona")
+    taken = _register(other_visitor, "ANNA@example.org", prefix="/t/cremona")
+    assert new.headers["Location"] == taken.headers["Location"]
+    new_page = _page(new, new_visitor, "luca@example.org")
+    assert _page(taken, other_visitor, "anna@example.org") == new_page
+    assert "EMAIL" in new_page
+
+    # Nobody is logged in, neither the new account nor the existing one.
+    for client in (new_visitor, other_visitor):
+        assert client.get("/account/").status_code == 302
+
+    # The newcomer gets a confirmation link; the holder a notice (in their language) and no
+    # change to their account.
+    assert "/t/cremona/account/confirm/" in _mails(db, "luca@example.org")[0].body_text
+    [notice] = _mails(db, "anna@example.org")
+    assert notice.subject == "Someone tried to register with your e-mail address"
+    assert "http://localhost/t/cremona/account/login" in notice.body_text
+    assert "http://localhost/t/cremona/account/forgot" in notice.body_text
+    assert db.session.execute(select(func.count(User.id))).scalar_one() == 2
+    db.session.expire_all()
+    assert db.session.get(User, holder.id).check_password(PASSWORD)
+
+    # The new account works once its holder logs in (confirmed or not).
+    assert login(new_visitor, "luca@example.org", "una-password-lunga").status_code == 302
+
+
+def test_registration_notices_to_a_holder_are_limited(app, db, make):
+    make.user(email="anna@example.org")
+    for n in range(8):
+        response = _register(_from(app, IPS[n % 6]), "anna@example.org")
+        assert response.status_code == 302
+    assert len(_mails(db, "anna@example.org")) == 5
+
+
+# --- 4. passwords: 12 characters, not guessable ---------------------------------------------
+
+@pytest.mark.parametrize("password", ["password1234", "qwertyuiop12", "123456789012"])
+def test_common_passwords_are_refused_with_a_reason(client, db, password):
+    response = _register(client, "maria@example.org", password=password)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert "Questa password è troppo facile da indovinare" in body
+    assert db.session.execute(select(User)).first() is None
+
+
+def test_short_and_personal_passwords_are_refused(client, db):
+    short = _register(client, "maria@example.org", password="kx7-Lp2-qz9")  # 11 characters
+    assert short.status_code == 422 and "almeno 12 caratteri" in short.get_data(as_text=True)
+    personal = _register(client, "maria.bianchi@example.org", password="mariabianchi2024")
+    assert personal.status_code == 422
+    assert "contiene il tuo nome o il tuo indirizzo e-mail" in personal.get_data(as_text=True)
+    client.get("/account/language?lang=en&next=/")
+    english = _register(client, "maria@example.org", password="qwertyuiop12")
+    assert "This password is too easy to guess" in english.get_data(as_text=True)
+    assert db.session.execute(select(User)).first() is None
+
+
+def test_every_form_that_sets_a_password_applies_the_rule(app, client, db, make):
+    territory = make.territory("cremona")
+    cooperative = make.cooperative(territory)
+    anna = make.user(email="anna@example.org", full_name="Anna Verdi")
+
+    # Changing it.
+    login(client, "anna@example.org")
+    changed = post(client, "/account/password", {"pw-current_password": PASSWORD, "pw-password": "password1234",
+                                                 "pw-confirm": "password1234"}, token_from="/account/")
+    assert changed.status_code == 422 and "troppo facile da indovinare" in changed.get_data(as_text=True)
+    named = post(client, "/account/password", {"pw-current_password": PASSWORD, "pw-password": "annaverdi1234",
+                                               "pw-confirm": "annaverdi1234"}, token_from="/account/")
+    assert named.status_code == 422 and "il tuo nome" in named.get_data(as_text=True)
+
+    # Resetting it (the help desk's "choose a password" link is a reset link too).
+    visitor = app.test_client()
+    post(visitor, "/account/forgot", {"email": "anna@example.org"}, token_from="/account/forgot")
+    reset = _mails(db, "anna@example.org")[-1]
+    link = "/" + re.search(r"https?://\S+", reset.body_text).group(0).split("/", 3)[3]
+    refused = post(visitor, link, {"password": "123456789012", "confirm": "123456789012"}, token_from=link)
+    assert refused.status_code == 422 and "troppo facile da indovinare" in refused.get_data(as_text=True)
+
+    # Accepting an invitation.
+    _, raw = make.invitation(territory, email="sara@example.org", role="staff", cooperative=cooperative)
+    link = f"/t/cremona/account/invitation/{raw}"
+    invited = post(visitor, link, {"full_name": "Sara Neri", "password": "qwertyuiop12",
+                                   "confirm": "qwertyuiop12"}, token_from=link)
+    assert invited.status_code == 422 and "troppo facile da indovinare" in invited.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, anna.id).check_password(PASSWORD)
+    assert db.session.execute(select(User).where(User.email == "sara@example.org")).first() is None

@@ -8,9 +8,18 @@ from marketplace.services.accounts import password_problem
 LANGUAGE_CHOICES = [("it", "Italiano"), ("en", "English")]
 
 
+PASSWORD_HINT = _l("At least 12 characters, not easy to guess: for example three or four unrelated words.")
+
+
 def strong_password(form, field):
-    email = form.email.data if hasattr(form, "email") else ""
-    problem = password_problem(field.data or "", email or "")
+    """The password rule of ``accounts.password_problem``, knowing the account's address and
+    name: from the form's ``email``/``full_name`` fields, else from ``form.account`` (an
+    object with ``email`` and ``full_name`` that the view sets: the invited address, the
+    user resetting or changing their password)."""
+    account = getattr(form, "account", None)
+    email = form.email.data if hasattr(form, "email") else getattr(account, "email", "")
+    name = form.full_name.data if hasattr(form, "full_name") else getattr(account, "full_name", "")
+    problem = password_problem(field.data or "", email or "", name or "")
     if problem:
         raise ValidationError(problem)
 
@@ -22,7 +31,7 @@ class RegisterForm(FlaskForm):
         Email(_l("Enter a valid e-mail address, like nome@esempio.it."), check_deliverability=False),
         Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
-                             description=_l("At least 10 characters."))
+                             description=PASSWORD_HINT)
     confirm = PasswordField(_l("Repeat the password"), validators=[
         DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
     locale = RadioField(_l("Language"), choices=LANGUAGE_CHOICES, default="it")
@@ -45,7 +54,7 @@ class ForgotForm(FlaskForm):
 
 class ResetForm(FlaskForm):
     password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
-                             description=_l("At least 10 characters."))
+                             description=PASSWORD_HINT)
     confirm = PasswordField(_l("Repeat the password"), validators=[
         DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
 
@@ -59,7 +68,7 @@ class ProfileForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password."))])
     password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
-                             description=_l("At least 10 characters."))
+                             description=PASSWORD_HINT)
     confirm = PasswordField(_l("Repeat the password"), validators=[
         DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
 
@@ -74,7 +83,7 @@ class AcceptInvitationForm(FlaskForm):
     """Sign-up from an invitation: the e-mail address is the invited one."""
     full_name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")), Length(max=120)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Choose a password.")), strong_password],
-                             description=_l("At least 10 characters."))
+                             description=PASSWORD_HINT)
     confirm = PasswordField(_l("Repeat the password"), validators=[
         DataRequired(_l("Repeat the password.")), EqualTo("password", _l("The two passwords differ."))])
 

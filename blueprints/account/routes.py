@@ -49,26 +49,24 @@ def register():
     if request.method == "GET":
         form.locale.data = str(session.get("lang") or (g.territory.default_language if g.get("territory") else "it"))
     if form.validate_on_submit():
-        try:
-            user = accounts.register(
-                form.email.data, form.password.data, form.full_name.data,
-                locale=form.locale.data, territory=g.get("territory"),
-            )
-        except DomainError as exc:
-            form_error(form, exc, "email")
-        else:
-            db.session.commit()
-            login_user(user)
-            session["lang"] = user.locale
-            flash(_("Welcome! We sent a confirmation link to %(email)s.", email=user.email), "success")
-            return redirect(url_for("account.check_email"))
+        # The same answer for a new and a taken address (the holder of a taken one is
+        # e-mailed instead), and nobody is logged in: the e-mail is the next step.
+        accounts.sign_up(form.email.data, form.password.data, form.full_name.data,
+                         locale=form.locale.data, territory=g.get("territory"))
+        db.session.commit()
+        session["lang"] = form.locale.data
+        session["registered_email"] = accounts.normalise_email(form.email.data)
+        return redirect(url_for("account.check_email"))
     return render_template("account/register.html", form=form), 422 if form.errors else 200
 
 
 @route("/check-email")
-@login_required_here
 def check_email():
-    return render_template("account/check_email.html")
+    """After registering (anonymous: the address just given) or for a signed-in account
+    still to be confirmed."""
+    if not current_user.is_authenticated and not session.get("registered_email"):
+        return redirect(url_for("account.login"))
+    return render_template("account/check_email.html", registered_email=session.get("registered_email"))
 
 
 @route("/confirm/<token>")
@@ -168,10 +166,11 @@ def forgot_password():
 @rate_limit("RESET_RATE_LIMIT")
 def reset_password(token: str):
     try:
-        accounts.check_reset_token(token)
+        reset = accounts.check_reset_token(token)
     except DomainError as exc:
         return render_template("account/message.html", title=_("Reset failed"), message=exc.message), 400
     form = ResetForm()
+    form.account = reset.user  # the password must not be guessable from its address or name
     if form.validate_on_submit():
         user = accounts.reset_password(token, form.password.data)
         db.session.commit()
@@ -216,6 +215,7 @@ def _my_roles():
 @login_required_here
 def change_password():
     password_form = PasswordForm(prefix="pw")
+    password_form.account = current_user
     if password_form.validate_on_submit():
         try:
             accounts.change_password(current_user, password_form.current_password.data,
@@ -279,6 +279,7 @@ def accept_invitation(token: str):
                                message=exc.message), 400
     existing = accounts.find_user_by_email(invitation.email)
     form = AcceptInvitationForm()
+    form.account = invitation  # its address; the name is the form's
     if current_user.is_authenticated:
         if current_user.email.lower() != invitation.email.lower():
             return render_template("account/invitation.html", invitation=invitation,

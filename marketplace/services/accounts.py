@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 
 from flask import current_app
@@ -47,6 +48,25 @@ def register(email: str, password: str, full_name: str = "", locale: str = "it",
     if not confirmed:
         send_confirmation(user, territory=territory)
     return user
+
+
+def sign_up(email: str, password: str, full_name: str = "", locale: str = "it", territory=None) -> None:
+    """Public registration, which must not tell the visitor whether ``email`` has an
+    account: a new address gets an (unconfirmed) account and a confirmation link; a taken
+    one gets, instead, a message to its holder ("someone tried to register with your
+    address"; at most ``ACCOUNT_MAIL_RATE_LIMIT`` of them) and no change. Either way one
+    password hash is computed and nobody is logged in. Caller commits."""
+    existing = find_user_by_email(email)
+    if existing is None:
+        register(email, password, full_name, locale=locale, territory=territory)
+        return
+    generate_password_hash(password)  # the work a new account costs: timing tells nothing
+    if existing.email.endswith(".invalid") or not throttle.account_mail_allowed(existing.email):
+        return  # an address that receives nothing (help desk, phone only), or enough e-mails
+    values = {"territory": territory.slug} if territory is not None else {}
+    send_mail(existing.email, "register_existing", locale=existing.locale, territory=territory,
+              user=existing, login_link=external_url("account.login", **values),
+              reset_link=external_url("account.forgot_password", **values))
 
 
 def _issue(user: User, purpose: str, ttl: int) -> str:
@@ -194,12 +214,58 @@ def delete_account(user: User) -> None:
     user.deleted_at = utcnow()
 
 
-def password_problem(password: str, email: str = "") -> str | None:
-    """A localised reason why ``password`` is too weak, or None."""
-    if len(password) < 10:
-        return _l("Use at least 10 characters.")
-    if email and password.lower() == normalise_email(email):
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MAX_LENGTH = 128
+# zxcvbn's score (0-4): below this a password falls to an online or a fast offline guess.
+PASSWORD_MIN_SCORE = 3
+
+
+def password_problem(password: str, email: str = "", name: str = "") -> str | None:
+    """A localised reason why ``password`` is too weak, or None: shorter than 12
+    characters, longer than 128, or easy to guess (zxcvbn score below 3, knowing the
+    account's e-mail address and name)."""
+    password = password or ""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return _l("Use at least %(num)d characters.", num=PASSWORD_MIN_LENGTH)
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return _l("Use at most %(num)d characters.", num=PASSWORD_MAX_LENGTH)
+    if email and password.strip().lower() == normalise_email(email):
         return _l("The password must not be your e-mail address.")
-    if len(set(password)) < 4:
-        return _l("Use a less repetitive password.")
-    return None
+    return _guessable(password, _user_inputs(email, name))
+
+
+def _user_inputs(email: str, name: str) -> list[str]:
+    """What an attacker who targets this account knows: its address and name, in pieces."""
+    email, name = normalise_email(email), (name or "").strip().lower()
+    local, _, domain = email.partition("@")
+    words = [email, local, domain.split(".")[0], name, name.replace(" ", "")]
+    for text in (local, name):
+        words += [w for w in re.split(r"[\W_]+", text) if len(w) >= 3]
+    return [w for w in dict.fromkeys(words) if w]
+
+
+def _guessable(password: str, user_inputs: list[str]) -> str | None:
+    from zxcvbn import zxcvbn
+
+    # zxcvbn refuses more than 72 characters (and its time grows with the length): judge
+    # the start, which is what a guesser works on.
+    result = zxcvbn(password[:72], user_inputs=user_inputs)
+    if result["score"] >= PASSWORD_MIN_SCORE:
+        return None
+    # zxcvbn explains in English only: say why in our words, from what it matched.
+    matches = result["sequence"]
+    if any(m.get("dictionary_name") == "user_inputs" for m in matches):
+        why = _l("This password is too easy to guess: it contains your name or e-mail address.")
+    elif any(m.get("dictionary_name") == "passwords" for m in matches):
+        why = _l("This password is too easy to guess: it is one of the most common passwords, "
+                 "or built on one.")
+    elif any(m["pattern"] == "spatial" for m in matches):
+        why = _l("This password is too easy to guess: it follows the keys of the keyboard.")
+    elif any(m["pattern"] in ("sequence", "repeat") for m in matches):
+        why = _l("This password is too easy to guess: it repeats characters or follows a sequence "
+                 "such as 1234 or abcd.")
+    elif any(m["pattern"] in ("date", "regex") for m in matches):
+        why = _l("This password is too easy to guess: it is mostly a date or a year.")
+    else:
+        why = _l("This password is too easy to guess: it is made of common words or names.")
+    return _l("%(why)s Try three or four unrelated words, or a longer password.", why=why)
