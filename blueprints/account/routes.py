@@ -415,11 +415,13 @@ def mfa_setup():
             db.session.commit()
             flash(_("Two-step verification is on."), "success")
             return _recovery_codes_page(codes)
-    return render_template(
+    response = current_app.make_response((render_template(
         "account/mfa_enrol.html", form=form, required=mfa.mfa_required_for(user),
         secret=mfa.format_secret(secret),
         qr=mfa.qr_svg(user, _("QR code to add your account to an authenticator app")),
-    ), 422 if form.errors else 200
+    ), 422 if form.errors else 200))
+    response.headers["Cache-Control"] = "no-store"  # the secret is on the page
+    return response
 
 
 def _recovery_codes_page(codes: list[str]):

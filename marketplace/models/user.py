@@ -50,6 +50,19 @@ class User(UserMixin, db.Model):
             raise RuntimeError("no server-side session started for this user")
         return self.session_key
 
+    # UserMixin compares users by get_id(), which is now one login's key: two objects are the
+    # same user when they are the same account.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        if isinstance(other, User):
+            return self is other or (self.id is not None and self.id == other.id)
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     @property
     def mfa_enabled(self) -> bool:
         return self.totp_enabled_at is not None and bool(self.totp_secret)

@@ -12,7 +12,7 @@ import logging
 import re
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from marketplace.extensions import db
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # last_seen_at is written at most this often: idle timeouts are minutes, not seconds.
 TOUCH_EVERY = dt.timedelta(minutes=1)
+# Ended sessions are deleted this long after their deadline, when the user next logs in.
+KEEP_ENDED = dt.timedelta(days=30)
 
 
 def is_privileged(user: User) -> bool:
@@ -49,6 +51,9 @@ def start(user: User, remember: bool = False, user_agent: str = "", ip: str = ""
     now = utcnow()
     lifetime = (dt.timedelta(days=config["REMEMBER_DAYS"]) if remember
                 else dt.timedelta(hours=config["SESSION_ABSOLUTE_HOURS"]))
+    # Rows long past their deadline are of no more use, not even to show on the profile.
+    db.session.execute(delete(UserSession).where(
+        UserSession.user_id == user.id, UserSession.expires_at < now - KEEP_ENDED))
     raw, digest = new_token()
     row = UserSession(
         user_id=user.id, key_hash=digest, created_at=now, last_seen_at=now,
