@@ -260,3 +260,13 @@ def test_deleting_the_account_ends_its_sessions(app, make, db):
     assert response.status_code == 302
     assert not _logged_in(other)
     assert _live(db, user) == []
+
+
+def test_logging_in_again_ends_the_login_this_browser_had(app, make, db):
+    first, second = make.user(), make.user()
+    browser, thief = app.test_client(), app.test_client()
+    login(browser, first.email)
+    _copy_cookie(browser, thief, "session")
+    login(browser, second.email)
+    assert not _logged_in(thief)
+    assert _live(db, first) == []

@@ -45,7 +45,8 @@ def _home() -> str:
 
 def _sign_in(user: User, remember: bool = False) -> None:
     """Log ``user`` in (every factor checked): a new server-side session, a fresh cookie
-    session (no fixation) in the user's language. Commits."""
+    session (no fixation) in the user's language. A login this browser still had ends. Commits."""
+    sessions.revoke(sessions.current())
     row = sessions.start(user, remember=remember, user_agent=request.user_agent.string,
                          ip=request.remote_addr or "")
     db.session.commit()
@@ -149,6 +150,7 @@ def login():
             form.form_errors.append(_("E-mail address or password not correct."))
         elif user.mfa_enabled:
             mfa.reset_failures(user)
+            sessions.revoke(sessions.current())  # a login this browser still had ends
             db.session.commit()
             _end_cookie_session()
             session[PENDING_KEY] = {"user_id": user.id, "until": int(time.time()) + PENDING_SECONDS,
@@ -273,7 +275,7 @@ def _profile_page(form, password_form, status: int):
     return render_template(
         "account/profile.html", form=form, password_form=password_form, roles=_my_roles(),
         open_sessions=sessions.active_sessions(user), this_session=sessions.current(),
-        mfa_required=mfa.mfa_required_for(user), action_form=ActionForm(),
+        mfa_required=mfa.mfa_required_for(user),
     ), status
 
 
