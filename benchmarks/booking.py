@@ -88,7 +88,7 @@ def load_data(url: str, users: int, slots: int, seats: int) -> dict:
         emails = [f"citizen{n}@bench.example.org" for n in range(users)]
         s.execute(insert(User), [
             {"email": email, "password_hash": password_hash, "full_name": f"Cittadino {n}", "locale": "it",
-             "email_confirmed_at": now, "login_id": f"bench-{n}-{os.urandom(8).hex()}", "created_at": now}
+             "email_confirmed_at": now, "created_at": now}
             for n, email in enumerate(emails)])
         s.commit()
         s.execute(text("ANALYZE"))

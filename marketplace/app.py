@@ -123,18 +123,16 @@ def _select_locale() -> str:
 
 
 def _init_login(app: Flask) -> None:
-    from marketplace.models import User
+    from marketplace.services import sessions
 
     login_manager.init_app(app)
     login_manager.login_view = "account.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"
-
-    @login_manager.user_loader
-    def load_user(login_id: str):
-        return db.session.execute(
-            db.select(User).where(User.login_id == login_id, User.deleted_at.is_(None))
-        ).scalar_one_or_none()
+    # The identity in both cookies is a server-side session's key (services/sessions.py):
+    # a revoked, expired or idle session loads no user.
+    login_manager.user_loader(sessions.resume)
+    sessions.init_app(app)
 
     @login_manager.unauthorized_handler
     def unauthorized():

@@ -7,6 +7,7 @@ services. ``MARKETPLACE_ENV`` picks ``production`` (default), ``development`` or
 """
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import secrets
 from pathlib import Path
@@ -74,6 +75,17 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 8
+    # Server-side sessions (services/sessions.py): idle timeouts, the absolute lifetime of a
+    # login, and remember-me (citizens only; never for operators, coordinators, funder and
+    # HR officers, help desks and cooperative staff).
+    SESSION_IDLE_MINUTES_CITIZEN = int(os.environ.get("SESSION_IDLE_MINUTES_CITIZEN", "120"))
+    SESSION_IDLE_MINUTES_PRIVILEGED = int(os.environ.get("SESSION_IDLE_MINUTES_PRIVILEGED", "30"))
+    SESSION_ABSOLUTE_HOURS = int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
+    REMEMBER_DAYS = min(int(os.environ.get("REMEMBER_DAYS", "30")), 30)
+    REMEMBER_COOKIE_DURATION = _dt.timedelta(days=REMEMBER_DAYS)
+    # A TOTP second factor is required of those roles (services/mfa.py); citizens may opt in.
+    MFA_REQUIRED = _bool("MFA_REQUIRED", True)
+    MFA_ISSUER = os.environ.get("MFA_ISSUER", "Welfare Marketplace")
     PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "https")
     # Where links in e-mails point when no request is around (jobs, CLI).
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
@@ -167,6 +179,7 @@ class DevelopmentConfig(Config):
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     PREFERRED_URL_SCHEME = "http"
+    MFA_REQUIRED = _bool("MFA_REQUIRED", False)  # the demo's one-step logins (make run)
 
 
 class TestingConfig(Config):
@@ -182,6 +195,7 @@ class TestingConfig(Config):
     CHECKOUT_RATE_LIMIT = "1000 per minute"
     TERRITORY_CACHE_SECONDS = 0
     PAGE_CACHE_SECONDS = 0  # enabled by the tests that test it
+    MFA_REQUIRED = False  # tests/test_mfa.py turns it on
 
     def __init__(self) -> None:
         self.SECRET_KEY = "testing-secret-key-not-for-production"

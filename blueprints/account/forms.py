@@ -42,7 +42,10 @@ class RegisterForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(_l("Enter your e-mail address."))])
     password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
-    remember = BooleanField(_l("Keep me logged in on this device"))
+    remember = BooleanField(_l("Keep me logged in on this device"),
+                            description=_l("For at most 30 days. Not for accounts with a role in a "
+                                           "territory (coordination, cooperative, funder, help desk), "
+                                           "which are logged out after a short inactivity."))
     next = HiddenField()
 
 
@@ -91,3 +94,42 @@ class AcceptInvitationForm(FlaskForm):
 class LanguageForm(FlaskForm):
     lang = HiddenField(validators=[DataRequired()])
     next = HiddenField()
+
+
+# The second factor. Codes are typed, not pasted from a password manager: the fields say
+# what they are to browsers and phones (a one-time code, digits).
+_OTP_ATTRS = {"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*",
+              "maxlength": "7", "spellcheck": "false", "autocapitalize": "off"}
+
+
+class MfaCodeForm(FlaskForm):
+    """The second login step: a code from the app, or a recovery code."""
+    code = StringField(_l("Authentication code"), validators=[Optional(), Length(max=20)],
+                       description=_l("The 6-digit code shown now by your authenticator app."),
+                       render_kw=_OTP_ATTRS)
+    recovery_code = StringField(_l("Recovery code"), validators=[Optional(), Length(max=20)],
+                                description=_l("One of the recovery codes you saved, like abcde-23456. "
+                                               "Each works once."),
+                                render_kw={"autocomplete": "off", "spellcheck": "false",
+                                           "autocapitalize": "off"})
+
+
+class MfaEnrolForm(FlaskForm):
+    code = StringField(_l("Authentication code"), validators=[
+        DataRequired(_l("Enter the 6-digit code shown by your authenticator app.")), Length(max=20)],
+        description=_l("The 6-digit code your authenticator app shows after adding the account."),
+        render_kw=_OTP_ATTRS)
+
+
+class MfaRecoveryCodesForm(FlaskForm):
+    code = StringField(_l("Authentication code"), validators=[
+        DataRequired(_l("Enter the 6-digit code shown by your authenticator app.")), Length(max=20)],
+        description=_l("The 6-digit code shown now by your authenticator app."),
+        render_kw=_OTP_ATTRS)
+
+
+class MfaDisableForm(FlaskForm):
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+    code = StringField(_l("Authentication code or recovery code"), validators=[
+        DataRequired(_l("Enter a code from your authenticator app or a recovery code.")), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"})

@@ -3,8 +3,11 @@ inside a territory (its look, its domain), at /t/<slug>/account/...
 """
 from __future__ import annotations
 
+import time
+
 from flask import (
-    Blueprint, abort, flash, g, make_response, redirect, render_template, request, session, url_for,
+    Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
+    session, url_for,
 )
 from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_user, logout_user
@@ -12,12 +15,13 @@ from sqlalchemy import select
 
 from blueprints.account.forms import (
     AcceptInvitationForm, DeleteAccountForm, ForgotForm, LanguageForm, LoginForm,
-    PasswordForm, ProfileForm, RegisterForm, ResetForm,
+    MfaCodeForm, MfaDisableForm, MfaEnrolForm, MfaRecoveryCodesForm, PasswordForm,
+    ProfileForm, RegisterForm, ResetForm,
 )
 from blueprints.common import ActionForm, form_error, login_required_here, safe_next
 from marketplace.extensions import db, rate_limit
-from marketplace.models import Membership, Territory
-from marketplace.services import DomainError, accounts, invitations, throttle
+from marketplace.models import Membership, Territory, User
+from marketplace.services import DomainError, accounts, invitations, mfa, sessions, throttle
 from tenants.scoping import unscoped
 
 bp = Blueprint("account", __name__)
@@ -38,6 +42,46 @@ def _home() -> str:
     if g.get("territory") is not None:
         return url_for("public.home")
     return url_for("platform.home")
+
+
+def _sign_in(user: User, remember: bool = False) -> None:
+    """Log ``user`` in (every factor checked): a new server-side session, a fresh cookie
+    session (no fixation) in the user's language. A login this browser still had ends. Commits."""
+    sessions.revoke(sessions.current())
+    row = sessions.start(user, remember=remember, user_agent=request.user_agent.string,
+                         ip=request.remote_addr or "")
+    db.session.commit()
+    lang = session.get("lang")
+    session.clear()
+    login_user(user, remember=row.remember)
+    if user.locale or lang:
+        session["lang"] = user.locale or lang
+
+
+def _end_cookie_session() -> None:
+    """Forget the login in this browser (cookie session and remember-me), keeping the language."""
+    logout_user()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+# The second login step. The pending login (who, until when, remember-me, where next) sits in
+# the signed cookie session; no session row exists until the code is right. Wrong codes are
+# counted on the account (services/mfa.py), since a client could replay an older cookie.
+PENDING_KEY = "mfa_pending"
+PENDING_SECONDS = 5 * 60
+
+
+def _pending_user() -> tuple[User | None, dict]:
+    pending = session.get(PENDING_KEY) or {}
+    if not pending or pending.get("until", 0) < time.time():
+        return None, {}
+    user = db.session.get(User, pending.get("user_id"))
+    if user is None or user.deleted_at is not None or not user.mfa_enabled:
+        return None, {}
+    return user, pending
 
 
 @route("/register", methods=["GET", "POST"])
@@ -110,13 +154,18 @@ def login():
             throttle.login_failed(form.email.data, territory=g.get("territory"))
             db.session.commit()  # the lock notice, when this failure locked the account
             form.form_errors.append(_("E-mail address or password not correct."))
+        elif user.mfa_enabled:
+            throttle.clear_login_failures(form.email.data)
+            mfa.reset_failures(user)
+            sessions.revoke(sessions.current())  # a login this browser still had ends
+            db.session.commit()
+            _end_cookie_session()
+            session[PENDING_KEY] = {"user_id": user.id, "until": int(time.time()) + PENDING_SECONDS,
+                                    "remember": bool(form.remember.data), "next": form.next.data or ""}
+            return redirect(url_for("account.login_code"))
         else:
             throttle.clear_login_failures(form.email.data)
-            db.session.commit()
-            session.clear()
-            login_user(user, remember=form.remember.data)
-            if user.locale:
-                session["lang"] = user.locale
+            _sign_in(user, remember=form.remember.data)
             return redirect(safe_next(form.next.data, _home()))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("account/login.html", form=form), status
@@ -137,15 +186,64 @@ def _account_locked(form, wait: int):
     return response
 
 
+@route("/login/code", methods=["GET", "POST"])
+@rate_limit("LOGIN_RATE_LIMIT")
+def login_code():
+    """The second step of a login with a second factor: a TOTP or a recovery code."""
+    user, pending = _pending_user()
+    if user is None:
+        session.pop(PENDING_KEY, None)
+        flash(_("Your login has expired. Please enter your e-mail address and password again."), "info")
+        return redirect(url_for("account.login"))
+    form = MfaCodeForm()
+    if form.validate_on_submit():
+        code = form.code.data or form.recovery_code.data or ""
+        if not code.strip():
+            form.code.errors.append(_("Enter the 6-digit code shown by your authenticator app."))
+        elif not mfa.take_attempt(user):
+            db.session.commit()
+            return _drop_pending_login()
+        elif mfa.verify(user, code):
+            mfa.reset_failures(user)
+            session.pop(PENDING_KEY, None)
+            _sign_in(user, remember=pending.get("remember", False))
+            return redirect(safe_next(pending.get("next"), _home()))
+        else:
+            db.session.commit()
+            if mfa.attempts_exhausted(user):
+                return _drop_pending_login()
+            form.code.errors.append(_("This code is not correct or has already been used."))
+    status = 422 if form.errors else 200
+    return render_template("account/login_code.html", form=form), status
+
+
+def _drop_pending_login():
+    session.pop(PENDING_KEY, None)
+    flash(_("Too many wrong codes. Please log in again."), "error")
+    return redirect(url_for("account.login"))
+
+
 @route("/logout", methods=["POST"])
 def logout():
-    logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    if current_user.is_authenticated:
+        sessions.revoke(sessions.current())
+        db.session.commit()
+    _end_cookie_session()
     flash(_("You are logged out."), "info")
     return redirect(_home())
+
+
+@route("/sessions/end-all", methods=["POST"])
+@login_required_here
+def end_all_sessions():
+    """Log out everywhere: every session of the account ends, this one included."""
+    if ActionForm().validate_on_submit():
+        sessions.revoke_all(current_user._get_current_object())
+        db.session.commit()
+        _end_cookie_session()
+        flash(_("You have been logged out on every device."), "success")
+        return redirect(url_for("account.login"))
+    abort(400)
 
 
 @route("/forgot", methods=["GET", "POST"])
@@ -185,7 +283,6 @@ def reset_password(token: str):
 @login_required_here
 def profile():
     form = ProfileForm(obj=current_user)
-    password_form = PasswordForm(prefix="pw")
     if form.validate_on_submit():
         current_user.full_name = form.full_name.data.strip()
         current_user.phone = (form.phone.data or "").strip()
@@ -195,8 +292,16 @@ def profile():
         db.session.commit()
         flash(_("Profile saved."), "success")
         return redirect(url_for("account.profile"))
-    return render_template("account/profile.html", form=form, password_form=password_form,
-                           roles=_my_roles()), 422 if form.errors else 200
+    return _profile_page(form, PasswordForm(prefix="pw"), 422 if form.errors else 200)
+
+
+def _profile_page(form, password_form, status: int):
+    user = current_user._get_current_object()
+    return render_template(
+        "account/profile.html", form=form, password_form=password_form, roles=_my_roles(),
+        open_sessions=sessions.active_sessions(user), this_session=sessions.current(),
+        mfa_required=mfa.mfa_required_for(user),
+    ), status
 
 
 def _my_roles():
@@ -219,17 +324,15 @@ def change_password():
     if password_form.validate_on_submit():
         try:
             accounts.change_password(current_user, password_form.current_password.data,
-                                     password_form.password.data)
+                                     password_form.password.data, keep_session=sessions.current())
         except DomainError as exc:
             form_error(password_form, exc)
         else:
             db.session.commit()
-            login_user(current_user._get_current_object())  # login id rotated: keep this session
-            flash(_("Your password has been changed."), "success")
+            flash(_("Your password has been changed. Your other sessions have been ended."), "success")
             return redirect(url_for("account.profile"))
     form = ProfileForm(obj=current_user, formdata=None)
-    return render_template("account/profile.html", form=form, password_form=password_form,
-                           roles=_my_roles()), 422
+    return _profile_page(form, password_form, 422)
 
 
 @route("/delete", methods=["GET", "POST"])
@@ -286,6 +389,7 @@ def accept_invitation(token: str):
                                    mismatch=True, form=None), 403
         if ActionForm().validate_on_submit():
             invitations.accept(invitation, current_user)
+            sessions.promote(sessions.current())  # a role now: the shorter session rules
             db.session.commit()
             flash(_("Invitation accepted."), "success")
             return redirect(_landing_for(invitation))
@@ -298,8 +402,8 @@ def accept_invitation(token: str):
         user = accounts.register(invitation.email, form.password.data, form.full_name.data,
                                  locale=g.territory.default_language, confirmed=True)
         invitations.accept(invitation, user)
-        db.session.commit()
-        login_user(user)
+        db.session.flush()
+        _sign_in(user)
         flash(_("Welcome! Your account is ready."), "success")
         return redirect(_landing_for(invitation))
     return render_template("account/invitation.html", invitation=invitation, form=form), \
@@ -314,3 +418,118 @@ def _landing_for(invitation) -> str:
     if invitation.role == Membership.FUNDER and invitation.funder_id:
         return url_for("funder.home", funder_id=invitation.funder_id)
     return url_for("cooperative.home", coop_id=invitation.cooperative_id)
+
+
+# The second factor: enrolment, recovery codes, turning it off. The page lives at /account/mfa.
+
+@route("/mfa", methods=["GET", "POST"])
+@login_required_here
+def mfa_setup():
+    """Enrolment (QR code, the secret as text, a first code to confirm) or, once enrolled,
+    the page to renew recovery codes or turn the factor off."""
+    user = current_user._get_current_object()
+    if user.mfa_enabled:
+        return _mfa_manage_page(MfaRecoveryCodesForm(prefix="rc"), MfaDisableForm(prefix="off"), 200)
+    secret = mfa.begin_enrolment(user)
+    db.session.commit()
+    form = MfaEnrolForm()
+    if form.validate_on_submit():
+        codes = mfa.confirm_enrolment(user, form.code.data)
+        if codes is None:
+            form.code.errors.append(_("This code is not correct. Check the clock of your phone "
+                                      "and enter the code shown now."))
+        else:
+            # Sessions opened with the password alone end; this one carries on.
+            sessions.revoke_all(user, keep=sessions.current())
+            db.session.commit()
+            flash(_("Two-step verification is on."), "success")
+            return _recovery_codes_page(codes)
+    response = current_app.make_response((render_template(
+        "account/mfa_enrol.html", form=form, required=mfa.mfa_required_for(user),
+        secret=mfa.format_secret(secret),
+        qr=mfa.qr_svg(user, _("QR code to add your account to an authenticator app")),
+    ), 422 if form.errors else 200))
+    response.headers["Cache-Control"] = "no-store"  # the secret is on the page
+    return response
+
+
+def _recovery_codes_page(codes: list[str]):
+    """Shown once, right after they are made: only their hashes are kept."""
+    response = current_app.make_response(render_template("account/mfa_recovery_codes.html", codes=codes))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _mfa_manage_page(codes_form, disable_form, status: int):
+    user = current_user._get_current_object()
+    return render_template(
+        "account/mfa_manage.html", codes_form=codes_form, disable_form=disable_form,
+        codes_left=mfa.recovery_codes_left(user), required=mfa.mfa_required_for(user),
+    ), status
+
+
+@route("/mfa/recovery-codes", methods=["POST"])
+@rate_limit("LOGIN_RATE_LIMIT")
+@login_required_here
+def mfa_recovery_codes():
+    user = current_user._get_current_object()
+    if not user.mfa_enabled:
+        return redirect(url_for("account.mfa_setup"))
+    form = MfaRecoveryCodesForm(prefix="rc")
+    if form.validate_on_submit():
+        if not mfa.take_attempt(user):
+            form.code.errors.append(_("Too many wrong codes. Log out and log in again to retry."))
+        elif mfa.verify(user, form.code.data):
+            mfa.reset_failures(user)
+            codes = mfa.new_recovery_codes(user)
+            db.session.commit()
+            flash(_("New recovery codes made: the old ones no longer work."), "success")
+            return _recovery_codes_page(codes)
+        else:
+            form.code.errors.append(_("This code is not correct or has already been used."))
+        db.session.commit()
+    return _mfa_manage_page(form, MfaDisableForm(prefix="off", formdata=None), 422)
+
+
+@route("/mfa/disable", methods=["POST"])
+@rate_limit("LOGIN_RATE_LIMIT")
+@login_required_here
+def mfa_disable():
+    user = current_user._get_current_object()
+    if not user.mfa_enabled:
+        return redirect(url_for("account.mfa_setup"))
+    form = MfaDisableForm(prefix="off")
+    if form.validate_on_submit():
+        if not user.check_password(form.password.data):
+            form.password.errors.append(_("The password is not correct."))
+        elif not mfa.take_attempt(user):
+            form.code.errors.append(_("Too many wrong codes. Log out and log in again to retry."))
+        elif mfa.verify(user, form.code.data):
+            mfa.disable(user)
+            db.session.commit()
+            flash(_("Two-step verification is off."), "success")
+            if mfa.mfa_required_for(user):
+                return redirect(url_for("account.mfa_setup"))
+            return redirect(url_for("account.profile"))
+        else:
+            form.code.errors.append(_("This code is not correct or has already been used."))
+        db.session.commit()
+    return _mfa_manage_page(MfaRecoveryCodesForm(prefix="rc", formdata=None), form, 422)
+
+
+# Until a user who must have a second factor has one, only these pages answer them.
+_OPEN_BEFORE_ENROLMENT = {"account.mfa_setup", "account.logout", "account.set_language", "static"}
+
+
+@bp.before_app_request
+def require_second_factor():
+    """A privileged user without a second factor, when MFA_REQUIRED, is sent to enrolment."""
+    if not current_app.config.get("MFA_REQUIRED") or request.endpoint in _OPEN_BEFORE_ENROLMENT:
+        return None
+    if not current_user.is_authenticated or current_user.mfa_enabled:
+        return None
+    if not mfa.mfa_required_for(current_user._get_current_object()):
+        return None
+    if request.blueprint == "api" or request.accept_mimetypes.best == "application/json":
+        return {"error": "second factor enrolment required"}, 403
+    return redirect(url_for("account.mfa_setup"))

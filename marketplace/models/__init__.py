@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per concept."""
 from marketplace.models.territory import Domain, Territory
 from marketplace.models.user import AccountToken, Membership, User
+from marketplace.models.session import RecoveryCode, UserSession
 from marketplace.models.cooperative import Cooperative
 from marketplace.models.invitation import Invitation
 from marketplace.models.outbox import OutboxMessage
@@ -62,6 +63,8 @@ __all__ = [
     "Invitation",
     "Membership",
     "OutboxMessage",
+    "RecoveryCode",
     "Territory",
     "User",
+    "UserSession",
 ]

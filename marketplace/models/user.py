@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -12,10 +11,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from marketplace.extensions import db
 from marketplace.models.base import UTCDateTime, utcnow
 from tenants.scoping import TenantMixin
-
-
-def _new_login_id() -> str:
-    return secrets.token_urlsafe(24)
 
 
 class User(UserMixin, db.Model):
@@ -31,14 +26,46 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(sa.String(5))
     is_platform_admin: Mapped[bool] = mapped_column(default=False)
     email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    # Rotated on password change and deletion: old sessions stop working.
-    login_id: Mapped[str] = mapped_column(sa.String(64), unique=True, default=_new_login_id)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # TOTP second factor (RFC 6238). The secret is set when enrolment starts and counts only
+    # once ``totp_enabled_at`` is set; ``totp_last_step`` is the last accepted time step, so
+    # a code cannot be replayed; ``mfa_failures`` counts wrong codes since the last correct
+    # password (the second login step allows a few). Stored in plain text: see services/mfa.py.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    mfa_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    # The raw key of the server-side session (UserSession) this object was loaded through or
+    # is being logged in with; set by services/sessions.py, never stored on this row.
+    session_key = None
 
     def get_id(self) -> str:
-        return self.login_id
+        """Flask-Login's identity is the session, not the account: the session and
+        remember-me cookies carry the session's raw key, so revoking the session row ends
+        every copy of them (see services/sessions.py)."""
+        if not self.session_key:
+            raise RuntimeError("no server-side session started for this user")
+        return self.session_key
+
+    # UserMixin compares users by get_id(), which is now one login's key: two objects are the
+    # same user when they are the same account.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        if isinstance(other, User):
+            return self is other or (self.id is not None and self.id == other.id)
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_enabled_at is not None and bool(self.totp_secret)
 
     @property
     def is_active(self) -> bool:
@@ -50,7 +77,6 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.login_id = _new_login_id()
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

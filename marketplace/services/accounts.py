@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from marketplace.extensions import db
 from marketplace.models import AccountToken, Invitation, Membership, User
 from marketplace.models.base import utcnow
-from marketplace.services import DomainError, throttle
+from marketplace.services import DomainError, mfa, sessions, throttle
 from marketplace.services.mail import external_url, send_mail
 from marketplace.services.tokens import expiry, hash_token, new_token
 from tenants.scoping import unscoped
@@ -185,13 +185,18 @@ def reset_password(raw: str, new_password: str) -> User:
         )
     ).scalars():
         other.used_at = utcnow()
+    # Whoever knew the old password (or holds a copied cookie) is logged out everywhere.
+    sessions.revoke_all(user)
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current: str, new: str, keep_session=None) -> None:
+    """Set a new password and end every session of the user but ``keep_session`` (the
+    one changing it). Raises DomainError if ``current`` is wrong. Caller commits."""
     if not user.check_password(current):
         raise DomainError(_l("The current password is not correct."), field="current_password")
     user.set_password(new)
+    sessions.revoke_all(user, keep=keep_session)
 
 
 def delete_account(user: User) -> None:
@@ -210,7 +215,8 @@ def delete_account(user: User) -> None:
     user.phone = ""
     user.password_hash = ""
     user.is_platform_admin = False
-    user.login_id = f"deleted-{user.id}-{int(utcnow().timestamp())}"
+    mfa.disable(user)
+    sessions.revoke_all(user)
     user.deleted_at = utcnow()
 
 
