@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
 from flask_babel.speaklater import LazyString
 from flask_limiter import Limiter
@@ -52,6 +53,18 @@ def _lazy_strings_are_text() -> None:
 
 
 _lazy_strings_are_text()
+
+
+class MarketplaceJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with lazy strings written as the text they translate to (Flask knew
+    them only through ``__html__``, removed above): API error messages, and flashed
+    messages in the session, which now come back as plain text to escape, not Markup."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, LazyString):
+            return str(o)
+        return DefaultJSONProvider.default(o)
 
 migrate = Migrate()
 login_manager = LoginManager()
