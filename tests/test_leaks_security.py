@@ -16,6 +16,108 @@ from tests.conftest import login, post
 SCRIPT = "<script>alert(1)</script>"
 
 
+# ---------------------------------------------------------------------------- documents
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture
+def applicant(make):
+    territory = make.territory(default_language="en")
+    funder = make.funder(territory, name="Comune di Casalmaggiore")
+    programme = make.programme(funder, title="Buoni nido 2026", documents=["ISEE certificate"])
+    citizen = make.user(email="giulia@example.org", full_name="Giulia Rossi", locale="en")
+    officer = make.funder_officer(funder, email="ufficio@comune.example", locale="en")
+    return dict(territory=territory, funder=funder, programme=programme, citizen=citizen, officer=officer,
+                base=f"/t/{territory.slug}")
+
+
+def _new_application(client, applicant) -> str:
+    import re
+
+    page = f"{applicant['base']}/programmes/{applicant['programme'].id}"
+    response = post(client, f"{page}/apply", {}, token_from=page)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return re.search(r"/applications/([A-Z0-9]+)$", response.headers["Location"]).group(1)
+
+
+def _assert_private_pdf(response, name: str):
+    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    assert response.headers["Content-Type"] == "application/pdf"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert f'filename="{name}"' in disposition and f"filename*=UTF-8''{name}" in disposition
+    assert ".html" not in disposition and ".exe" not in disposition
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store, private"
+
+
+def test_an_uploaded_document_takes_the_extension_of_its_detected_type(app, client, db, applicant):
+    """A real PDF uploaded as isee.html is stored, listed and downloaded (by the citizen and
+    by the funder's officer) as isee.pdf, application/pdf, an attachment nobody caches."""
+    import io
+
+    from sqlalchemy import update
+
+    from marketplace.models import Application, ApplicationDocument
+
+    login(client, applicant["citizen"].email)
+    code = _new_application(client, applicant)
+    url = f"{applicant['base']}/applications/{code}"
+    response = post(client, f"{url}/documents", {"document": "0", "file": (io.BytesIO(PDF), "isee.html")},
+                    token_from=url, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    with territory_scope(applicant["territory"].id):
+        document = db.session.execute(select(ApplicationDocument)).scalar_one()
+        assert document.filename == "isee.pdf" and document.content_type == "application/pdf"
+        assert document.storage_key.endswith(".pdf")
+        db.session.execute(update(Application).where(Application.code == code).values(
+            status=Application.SUBMITTED, submitted_at=document.uploaded_at))
+        db.session.commit()
+        application_id = document.application_id
+    page = client.get(url).get_data(as_text=True)
+    assert "isee.pdf" in page and "isee.html" not in page
+    _assert_private_pdf(client.get(f"{url}/documents/{document.id}"), "isee.pdf")
+
+    officer = app.test_client()
+    login(officer, applicant["officer"].email)
+    _assert_private_pdf(officer.get(f"{applicant['base']}/funders/{applicant['funder'].id}/applications/"
+                                    f"{application_id}/documents/{document.id}"), "isee.pdf")
+
+
+def test_documents_stored_before_keep_downloading_with_their_detected_type(app, client, db, make, applicant):
+    """Rows written before the fix kept the sender's name ("isee.html", "scan.pdf.exe"): they
+    download with the extension of what the bytes are; bytes that are no document are
+    application/octet-stream, never the type the row claims."""
+    from marketplace import storage
+    from marketplace.models import Application, ApplicationDocument
+
+    with app.app_context(), territory_scope(applicant["territory"].id):
+        item = Application(territory_id=applicant["territory"].id, programme_id=applicant["programme"].id,
+                           user_id=applicant["citizen"].id, beneficiary_name="Luca Rossi", status=Application.SUBMITTED,
+                           submitted_at=dt.datetime.now(dt.timezone.utc))
+        db.session.add(item)
+        db.session.flush()
+        docs = []
+        for data, filename in ((PDF, "isee.html"), (PDF, "scan.pdf.exe"), (b"<html><script>x</script>", "a.pdf")):
+            stored = storage.save(item.territory_id, data, "pdf")
+            doc = ApplicationDocument(territory_id=item.territory_id, application_id=item.id, label="ISEE certificate",
+                                      filename=filename, content_type="application/pdf", size_bytes=stored.size,
+                                      storage_key=stored.key, sha256=stored.sha256)
+            db.session.add(doc)
+            docs.append(doc)
+        db.session.commit()
+        ids, application_id = [d.id for d in docs], item.id
+    login(client, applicant["officer"].email)
+    base = f"{applicant['base']}/funders/{applicant['funder'].id}/applications/{application_id}/documents"
+    _assert_private_pdf(client.get(f"{base}/{ids[0]}"), "isee.pdf")
+    _assert_private_pdf(client.get(f"{base}/{ids[1]}"), "scan_pdf.pdf")
+    odd = client.get(f"{base}/{ids[2]}")
+    assert odd.status_code == 200 and odd.headers["Content-Type"] == "application/octet-stream"
+    assert 'filename="a.bin"' in odd.headers["Content-Disposition"]
+    assert odd.headers["X-Content-Type-Options"] == "nosniff"
+
+
 # ---------------------------------------------------------------------------- escaping
 
 def test_a_message_quoting_user_input_is_escaped(client, make, db):

@@ -316,7 +316,7 @@ def start(cooperative: Cooperative, filename: str, data: bytes, created_by: User
     kind = "xlsx" if data[:4] == XLSX_MAGIC else "csv"
     stored = storage.save(cooperative.territory_id, data, suffix=kind)
     item = DeliveryImport(territory_id=cooperative.territory_id, cooperative_id=cooperative.id,
-                          filename=(filename or f"import.{kind}")[:200], storage_key=stored.key,
+                          filename=storage.display_name(filename, kind, default="import"), storage_key=stored.key,
                           status=DeliveryImport.QUEUED,
                           created_by_id=created_by.id if created_by is not None else None, errors=[])
     db.session.add(item)
