@@ -196,3 +196,94 @@ def test_xlsx_report_cells_are_text_never_formulas(app, client, db, make, run_jo
         assert cells[text].data_type == "s"
     assert all(cell.data_type != "f" for cell in cells.values())
     assert any(isinstance(value, int) for value in cells)  # counts stay numbers
+
+
+# ---------------------------------------------------------------------------- API tokens
+
+TOKEN_RE = __import__("re").compile(r'id="new-token" type="text" value="([^"]+)"')
+
+
+@pytest.fixture
+def pusher(client, make):
+    territory = make.territory("cremona")
+    coop = make.cooperative(territory, name="Il Girasole")
+    staff = make.staff(coop, locale="en")
+    service = make.service(coop, status="published")
+    make.municipality(territory, name="Crema")
+    coordinator = make.coordinator(territory, locale="en")
+    login(client, staff.email)
+    return dict(territory=territory, coop=coop, service_id=service.id, coordinator=coordinator,
+                tokens_url=f"/t/cremona/cooperative/{coop.id}/api-tokens", push_url="/api/v1/territories/cremona/deliveries")
+
+
+def _make_token(client, pusher, **data) -> str:
+    response = post(client, pusher["tokens_url"], {"name": "Gestionale", **data}, token_from=pusher["tokens_url"])
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    return TOKEN_RE.search(response.get_data(as_text=True)).group(1)
+
+
+def _push(app, pusher, token: str, n: int):
+    record = {"external_id": f"SW-{n}", "service_id": pusher["service_id"], "beneficiary_ref": f"PZ-{n}",
+              "date": (dt.date.today() - dt.timedelta(days=3)).isoformat(), "start_time": "10:00",
+              "duration_minutes": 45, "at_home": True, "municipality": "Crema", "cost_eur": 18.5}
+    return app.test_client().post(pusher["push_url"], json={"records": [record]},
+                                  headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_suspended_cooperatives_token_stops_working(app, client, db, pusher):
+    """Works; the coordinator suspends the cooperative -> 403 with the reason, nothing
+    saved; accredited again -> works again."""
+    from marketplace.models import DeliveryRecord
+
+    token = _make_token(client, pusher)
+    assert _push(app, pusher, token, 1).status_code == 200
+    coordinator = app.test_client()
+    login(coordinator, pusher["coordinator"].email)
+    detail = f"/t/cremona/coordinator/cooperatives/{pusher['coop'].id}"
+    assert post(coordinator, f"{detail}/status", {"status": "suspended"}, token_from=detail).status_code == 302
+
+    refused = _push(app, pusher, token, 2)
+    assert refused.status_code == 403
+    answer = refused.get_json()
+    assert answer["status"] == 403 and "La cooperativa è sospesa" in answer["message"]  # Italian: the API default
+    assert "suspended" in client.get(pusher["tokens_url"]).get_data(as_text=True)
+    with territory_scope(pusher["territory"].id):
+        assert [r.external_id for r in db.session.execute(select(DeliveryRecord)).scalars()] == ["SW-1"]
+
+    assert post(coordinator, f"{detail}/status", {"status": "accredited"}, token_from=detail).status_code == 302
+    assert _push(app, pusher, token, 3).status_code == 200
+
+
+def test_a_token_carries_an_expiry_date_and_is_refused_after_it(app, client, db, pusher):
+    """The form proposes a year from today; the date is shown on the page; a token past
+    its date is a 401 saying it expired; a date not after today is a form error."""
+    from sqlalchemy import update
+
+    from marketplace.models import ApiToken
+    from marketplace.services import api_tokens
+
+    page = client.get(pusher["tokens_url"]).get_data(as_text=True)
+    assert f'value="{api_tokens.default_expiry().isoformat()}"' in page and "Expires on" in page
+
+    refused = post(client, pusher["tokens_url"], {"name": "Vecchio", "expires_on": api_tokens.today().isoformat()},
+                   token_from=pusher["tokens_url"])
+    assert refused.status_code == 422 and "Choose an expiry date after today" in refused.get_data(as_text=True)
+
+    tomorrow = api_tokens.today() + dt.timedelta(days=1)
+    token = _make_token(client, pusher, expires_on=tomorrow.isoformat())
+    assert _push(app, pusher, token, 1).status_code == 200  # works up to and including its day
+    with territory_scope(pusher["territory"].id):
+        row = db.session.execute(select(ApiToken)).scalar_one()
+        assert row.expires_on == tomorrow
+        # Time passes: the day is over.
+        db.session.execute(update(ApiToken).values(expires_on=api_tokens.today() - dt.timedelta(days=1)))
+        db.session.commit()
+    expired = _push(app, pusher, token, 2)
+    assert expired.status_code == 401 and "è scaduto il" in expired.get_json()["message"]
+    assert 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
+    listing = client.get(pusher["tokens_url"]).get_data(as_text=True)
+    assert "Expired" in listing
+
+    forever = _make_token(client, pusher, expires_on="")
+    assert _push(app, pusher, forever, 3).status_code == 200
+    assert "Never (until revoked)" in client.get(pusher["tokens_url"]).get_data(as_text=True)
