@@ -189,6 +189,10 @@ def test_xlsx_report_cells_are_text_never_formulas(app, client, db, make, run_jo
     run_jobs()
     download = client.get(f"{base}/{report_id}/download")
     assert download.status_code == 200
+    assert download.headers["Cache-Control"] == "no-store, private"
+    assert download.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert ".xlsx" in download.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(download.data)).active
     cells = {cell.value: cell for row in sheet.iter_rows() for cell in row if cell.value is not None}
     for text in (FORMULA_FUNDER, FORMULA_COOP, FORMULA_SERVICE):
@@ -287,3 +291,35 @@ def test_a_token_carries_an_expiry_date_and_is_refused_after_it(app, client, db,
     forever = _make_token(client, pusher, expires_on="")
     assert _push(app, pusher, forever, 3).status_code == 200
     assert "Never (until revoked)" in client.get(pusher["tokens_url"]).get_data(as_text=True)
+
+
+# ---------------------------------------------------------------------------- private downloads
+
+def test_report_downloads_are_never_cached(app, client, db, make):
+    """Exports with figures of people: the territory's and the cooperative's impact CSV,
+    the funder's dashboard exports and the cooperative's statements are attachments sent
+    with no-store, private and nosniff."""
+    territory = make.territory()
+    coop = make.cooperative(territory)
+    funder = make.funder(territory, name="Comune di Crema")
+    coordinator = make.coordinator(territory, locale="en")
+    staff = make.staff(coop, locale="en")
+    officer = make.funder_officer(funder, locale="en")
+    month = dt.date.today().strftime("%Y-%m")
+    base = f"/t/{territory.slug}"
+    for user, urls in ((coordinator, ["/coordinator/territory.csv"]),
+                       (staff, [f"/cooperative/{coop.id}/dashboard.csv",
+                                f"/cooperative/{coop.id}/statements/{funder.id}/{month}.csv",
+                                f"/cooperative/{coop.id}/statements/{funder.id}/{month}.pdf"]),
+                       (officer, [f"/funders/{funder.id}/dashboard.csv", f"/funders/{funder.id}/dashboard.xlsx",
+                                  f"/funders/{funder.id}/statement.pdf"])):
+        browser = app.test_client()
+        login(browser, user.email)
+        for url in urls:
+            response = browser.get(base + url)
+            assert response.status_code == 200, (url, response.status_code)
+            assert response.headers["Cache-Control"] == "no-store, private", url
+            assert response.headers["X-Content-Type-Options"] == "nosniff", url
+            disposition = response.headers["Content-Disposition"]
+            assert disposition.startswith("attachment;") and "filename*=UTF-8''" in disposition, url
+            assert disposition.split('filename="')[1].split('"')[0].rsplit(".", 1)[1] == url.rsplit(".", 1)[1], url
