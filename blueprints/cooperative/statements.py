@@ -50,8 +50,7 @@ def statement(cooperative, funder_id: int, month: str):
 def statement_csv(cooperative, funder_id: int, month: str):
     funder = _statement_args(funder_id, month)
     body = funder_reports.cooperative_statement_csv(cooperative, funder, month)
-    return private_download(body,
-                            _filename(cooperative, funder, month, "csv"), "text/csv; charset=utf-8")
+    return private_download(body, _filename(cooperative, funder, month, "csv"), "text/csv; charset=utf-8")
 
 
 @bp.route("/<int:coop_id>/statements/<int:funder_id>/<month>.pdf")
