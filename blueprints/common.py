@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import abort, g, redirect, request, url_for
+from flask import Response, abort, g, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from marketplace import storage
 from marketplace.extensions import db
 from tenants.resolution import public_path
 from marketplace.services import DomainError
@@ -122,6 +123,26 @@ def safe_next(target: str | None, fallback: str) -> str:
     if "\\" in target:
         return fallback
     return target
+
+
+def private_download(data: bytes | str, filename: str | None, content_type: str | None = None) -> Response:
+    """A private file as a download, for whoever the view has checked may have it.
+
+    ``content_type`` None: a stored document, typed by its bytes (PDF, PNG, JPEG; anything
+    else application/octet-stream), never by the row or the sender. The file name takes the
+    extension of that type (``storage.download_name``: an old row's "isee.html" holding a PDF
+    downloads as "isee.pdf"). Always an attachment with an ASCII ``filename`` and an RFC 5987
+    ``filename*``, ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store, private``
+    (documents and reports are personal data: no browser or proxy keeps a copy)."""
+    if content_type is None:
+        content_type = (storage.detect_type(data) or (storage.OCTET_STREAM, "bin"))[0]
+    name = storage.download_name(filename, content_type)
+    response = Response(data, mimetype=content_type)
+    # display_name made it ASCII without quotes or separators: safe inside the quotes.
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
 
 
 def form_error(form, exc: DomainError, default_field: str | None = None) -> None:

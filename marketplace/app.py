@@ -13,10 +13,12 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from marketplace.config import ROOT, load_config, shared_storage_problem
-from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
+from marketplace.extensions import MarketplaceJSONProvider, babel, csrf, db, limiter, login_manager, migrate
 
 
 class MarketplaceFlask(Flask):
+    json_provider_class = MarketplaceJSONProvider  # lazy strings as text (extensions.py)
+
     def url_for(self, endpoint, *args, **values):
         url = super().url_for(endpoint, *args, **values)
         # On a territory's own domain, /t/<slug>/x is served as /x: keep links there.

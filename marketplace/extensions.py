@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel
+from flask_babel.speaklater import LazyString
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,6 +36,36 @@ db = SQLAlchemy(
     metadata=MetaData(naming_convention=naming_convention),
     session_options={"class_": MarketplaceSession},
 )
+
+
+def _lazy_strings_are_text() -> None:
+    """Make flask-babel's ``LazyString`` (what ``lazy_gettext`` returns) plain text to Jinja.
+
+    It defines ``__html__``, so Jinja, ``markupsafe.escape`` and WTForms (labels, field
+    errors, choices) trust it as ready-made HTML: ``_l("“%(value)s” is not a date",
+    value=typed)`` shown as a form error put whatever the user typed into the page
+    unescaped. Without ``__html__`` a lazy string is escaped like the ``str`` it becomes,
+    everywhere at once, including strings added later. No message of ours is meant to
+    carry markup (templates build their markup around the text); ``Markup(_l(...))`` is
+    the way to say otherwise. Idempotent, applied once at import."""
+    if "__html__" in vars(LazyString):
+        del LazyString.__html__
+
+
+_lazy_strings_are_text()
+
+
+class MarketplaceJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with lazy strings written as the text they translate to (Flask knew
+    them only through ``__html__``, removed above): API error messages, and flashed
+    messages in the session, which now come back as plain text to escape, not Markup."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, LazyString):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
 migrate = Migrate()
 login_manager = LoginManager()
 babel = Babel()

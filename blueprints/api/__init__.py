@@ -14,6 +14,7 @@ from blueprints.api.schemas import ErrorSchema
 def _title(code: int, default: str) -> str:
     titles = {
         400: lambda: _("The request could not be understood"),
+        403: lambda: _("Access denied"),
         404: lambda: _("Page not found"),
         405: lambda: _("Method not allowed"),
         422: lambda: _("Some values are not valid."),

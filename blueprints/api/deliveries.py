@@ -147,12 +147,17 @@ def _unauthorized():
 
 def token_required(view):
     """The cooperative's active token from ``Authorization: Bearer`` (401 otherwise), looked
-    up in the territory in scope; passes ``token`` and ``cooperative``."""
+    up in the territory in scope; passes ``token`` and ``cooperative``. An expired token is
+    a 401 and a suspended cooperative's a 403, each saying why."""
 
     @functools.wraps(view)
     def wrapper(*args, territory: Territory, **kwargs):
         scheme, _sep, raw = (request.headers.get("Authorization") or "").partition(" ")
-        token = api_tokens.authenticate(raw.strip()) if scheme.lower() == "bearer" else None
+        try:
+            token = api_tokens.authenticate(raw.strip()) if scheme.lower() == "bearer" else None
+        except api_tokens.TokenRefused as exc:
+            headers = {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'} if exc.status == 401 else {}
+            abort(exc.status, message=str(exc.message), headers=headers)
         if token is None:
             _unauthorized()
         cooperative = db.session.get(Cooperative, token.cooperative_id)
@@ -210,7 +215,8 @@ def _result(record: dict, status: str, problems=()) -> dict:
                                                         "ones already received left unchanged")
 @bp.alt_response(422, schema=DeliveryPushResultSchema,
                  description="Some records are invalid (see each record's errors): nothing was saved")
-@bp.alt_response(401, schema=ErrorSchema, description="Missing, unknown or revoked token, or a token of "
+@bp.alt_response(403, schema=ErrorSchema, description="The token's cooperative is suspended")
+@bp.alt_response(401, schema=ErrorSchema, description="Missing, unknown, revoked or expired token, or a token of "
                                                       "another territory")
 @bp.alt_response(404, schema=ErrorSchema, description="No such active territory")
 @bp.alt_response(409, schema=ErrorSchema, description="Another request saved some of the same records at the "

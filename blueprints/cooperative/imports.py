@@ -14,8 +14,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints.common import ActionForm, form_error, get_or_404, staff_required
 from blueprints.cooperative.routes import bp
@@ -49,6 +49,10 @@ class ApiTokenForm(FlaskForm):
         DataRequired(_l("Give the token a name, e.g. the software that will use it.")),
         Length(max=api_tokens.MAX_NAME)],
         description=_l("For example the name of your management software, so you know which token to revoke."))
+    expires_on = DateField(_l("Expires on"), format=["%Y-%m-%d", "%d/%m/%Y"], validators=[Optional()],
+                           default=api_tokens.default_expiry,
+                           description=_l("The last day the token works: a year from today unless you choose "
+                                          "another date. Leave it empty for a token that works until you revoke it."))
 
 
 def _no_store(response: Response) -> Response:
@@ -165,7 +169,7 @@ def deliveries_import_resume(cooperative, import_id: int):
 def _tokens_page(cooperative, form: ApiTokenForm, new_token: str | None = None, new_item=None, code: int = 200):
     return _no_store(Response(render_template(
         "cooperative/api_tokens.html", cooperative=cooperative, form=form, tokens=api_tokens.of_cooperative(cooperative),
-        new_token=new_token, new_item=new_item,
+        new_token=new_token, new_item=new_item, today=api_tokens.today(),
         push_url=url_for("api_deliveries.push_deliveries", slug=g.get("territory_slug") or g.territory.slug,
                          _external=True),
         docs_url=url_for("api-docs.openapi_redoc") if "api-docs.openapi_redoc" in current_app.view_functions else None,
@@ -179,7 +183,8 @@ def api_tokens_page(cooperative):
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                item, raw = api_tokens.create(cooperative, form.name.data, current_user)
+                item, raw = api_tokens.create(cooperative, form.name.data, current_user,
+                                              expires_on=form.expires_on.data)
             except DomainError as exc:
                 db.session.rollback()
                 form_error(form, exc, "name")

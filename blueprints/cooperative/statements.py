@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response, abort, render_template
 
-from blueprints.common import get_or_404, staff_required
+from blueprints.common import get_or_404, private_download, staff_required
 from blueprints.cooperative.routes import bp
 from marketplace.models import Funder
 from marketplace.services import DomainError, funder_reports
@@ -50,9 +50,7 @@ def statement(cooperative, funder_id: int, month: str):
 def statement_csv(cooperative, funder_id: int, month: str):
     funder = _statement_args(funder_id, month)
     body = funder_reports.cooperative_statement_csv(cooperative, funder, month)
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{_filename(cooperative, funder, month, "csv")}"'})
+    return private_download(body, _filename(cooperative, funder, month, "csv"), "text/csv; charset=utf-8")
 
 
 @bp.route("/<int:coop_id>/statements/<int:funder_id>/<month>.pdf")
@@ -60,6 +58,4 @@ def statement_csv(cooperative, funder_id: int, month: str):
 def statement_pdf(cooperative, funder_id: int, month: str):
     funder = _statement_args(funder_id, month)
     body = funder_reports.cooperative_statement_pdf(cooperative, funder, month)
-    return Response(body, mimetype="application/pdf", headers={
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{_filename(cooperative, funder, month, "pdf")}"'})
+    return private_download(body, _filename(cooperative, funder, month, "pdf"), "application/pdf")

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, render_template, request
 from flask_babel import format_decimal
 
-from blueprints.common import coordinator_required
+from blueprints.common import coordinator_required, private_download
 from blueprints.coordinator.routes import bp
 from marketplace.services import DomainError, impact
 
@@ -56,9 +56,7 @@ def render_csv(template: str, endpoint: str, url_args: dict, filename: str, coop
         return render_dashboard(template, endpoint, url_args, cooperative)
     body = impact.dashboard_csv(impact.report_for(filters), impact.filter_labels(filters))
     name = f"{filename}-{filters.date_from:%Y%m%d}-{filters.date_to:%Y%m%d}.csv"
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{name}"'})
+    return private_download(body, name, "text/csv; charset=utf-8")
 
 
 @bp.route("/territory")

@@ -2,7 +2,7 @@
 with their progress, who asked for each and a stored copy to download."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wtforms import DateField, RadioField, SelectField
 from wtforms.validators import InputRequired
 
-from blueprints.common import coordinator_required, form_error, get_or_404
+from blueprints.common import coordinator_required, form_error, get_or_404, private_download
 from blueprints.coordinator.routes import bp
 from marketplace import storage
 from marketplace.extensions import db, rate_limit
@@ -90,8 +90,4 @@ def report_download(report_id: int):
         data = storage.read(run.storage_key)
     except FileNotFoundError:
         abort(404)
-    content_type = "application/pdf" if run.format == ReportRun.PDF else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(data, headers={"Content-Type": content_type, "Cache-Control": "no-store",
-                                   "X-Content-Type-Options": "nosniff",
-                                   "Content-Disposition": f'attachment; filename="{run.filename}"'})
+    return private_download(data, run.filename, "application/pdf" if run.format == ReportRun.PDF else storage.XLSX)

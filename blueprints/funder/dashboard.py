@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response, render_template, request
 
-from blueprints.common import funder_required
+from blueprints.common import funder_required, private_download
 from blueprints.funder.routes import bp
 from marketplace.services import DomainError, funder_reports
 from marketplace.services.funders import FUNDER_KIND_LABELS
@@ -27,8 +27,7 @@ def _refused(funder, exc: DomainError):
 
 
 def _download(body, mimetype: str, filename: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+    return private_download(body, filename, mimetype)
 
 
 def _name(funder, date_from, date_to, suffix: str) -> str:

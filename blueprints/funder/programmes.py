@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints.common import ActionForm, form_error, funder_required, get_or_404
+from blueprints.common import ActionForm, form_error, funder_required, get_or_404, private_download
 from blueprints.cooperative.forms import EuroField, MultiCheckboxField, format_euros
 from blueprints.funder.routes import bp
 from marketplace import storage
@@ -410,12 +410,7 @@ def document(funder, application_id: int, document_id: int):
         data = storage.read(doc.storage_key)
     except (FileNotFoundError, ValueError):
         abort(404)
-    response = Response(data, mimetype=doc.content_type or "application/octet-stream")
-    filename = doc.filename or f"document-{doc.id}"
-    response.headers.set("Content-Disposition", "attachment", filename=filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return private_download(data, doc.filename or f"document-{doc.id}")
 
 
 # ---------------------------------------------------------------------------- vouchers

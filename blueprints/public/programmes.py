@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
-from blueprints.common import ActionForm, form_error, get_or_404
+from blueprints.common import ActionForm, form_error, get_or_404, private_download
 from blueprints.common import login_required_here
 from blueprints.cooperative.forms import MultiCheckboxField, format_euros, parse_euros
 from blueprints.public.funding import bp
@@ -366,11 +365,7 @@ def document(code: str, document_id: int):
         data = storage.read(item.storage_key)
     except (FileNotFoundError, ValueError):
         abort(404)
-    response = send_file(io.BytesIO(data), mimetype=item.content_type, as_attachment=True,
-                         download_name=item.filename, max_age=0, etag=False, last_modified=None)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store, private"
-    return response
+    return private_download(data, item.filename)
 
 
 @bp.route("/applications/<code>/documents/<int:document_id>/delete", methods=["POST"])

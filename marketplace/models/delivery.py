@@ -220,7 +220,9 @@ class DeliveryImport(TenantMixin, db.Model):
 
 class ApiToken(TenantMixin, db.Model):
     """A cooperative's token for pushing delivery records from its own software. Only a
-    SHA-256 of the token is stored; it is shown once, when made."""
+    SHA-256 of the token is stored; it is shown once, when made. It works until revoked and,
+    with ``expires_on``, up to and including that day (Italian time); never for a suspended
+    cooperative (``services.api_tokens.authenticate``)."""
 
     __tablename__ = "api_token"
 
@@ -232,8 +234,12 @@ class ApiToken(TenantMixin, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    expires_on: Mapped[dt.date | None] = mapped_column(sa.Date())  # None: until revoked
 
     cooperative = relationship("Cooperative")
+
+    def is_expired(self, today: dt.date) -> bool:
+        return self.expires_on is not None and today > self.expires_on
 
 
 class AuditEntry(TenantMixin, db.Model):

@@ -52,11 +52,7 @@ STATUS_LABELS = {
 }
 
 # What a document really is, told by its first bytes (never by its name or the browser).
-DOCUMENT_TYPES = (
-    (b"%PDF-", "application/pdf", "pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-)
+DOCUMENT_TYPES = storage.DOCUMENT_TYPES
 
 
 class AlreadyDecided(DomainError):
@@ -445,9 +441,9 @@ def check_document(data: bytes) -> tuple[str, str]:
     if len(data) > limit:
         raise DomainError(_l("The file is larger than %(size)s MB. Upload a smaller file (scan at a lower "
                              "resolution, or save as PDF).", size=megabytes(limit)), field="file")
-    for magic, content_type, suffix in DOCUMENT_TYPES:
-        if data.startswith(magic):
-            return content_type, suffix
+    detected = storage.detect_type(data)
+    if detected is not None:
+        return detected
     raise DomainError(_l("This file is not a PDF, PNG or JPEG document. Upload a PDF or a photo of the document."),
                       field="file")
 
@@ -459,18 +455,9 @@ def megabytes(limit: int) -> str:
 
 
 def display_filename(filename: str | None, suffix: str) -> str:
-    """The citizen's file name made safe for display and downloads (werkzeug's
-    secure_filename), never used as a path."""
-    from werkzeug.utils import secure_filename
-
-    name = secure_filename(filename or "")
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    if not stem:
-        stem = "document"
-    ext = ext or suffix
-    return f"{stem[:MAX_FILENAME - len(ext) - 1]}.{ext}"
+    """The citizen's file name made safe for display and downloads, with the extension of
+    the detected type ``suffix`` (``storage.display_name``), never used as a path."""
+    return storage.display_name(filename, suffix)
 
 
 def add_document(application: Application, user: User, label: str, filename: str | None,

@@ -31,7 +31,7 @@ from marketplace.models.base import utcnow
 from marketplace.models.delivery import ServiceIndicator
 from marketplace.queue import enqueue
 from marketplace.services import DomainError, deliveries
-from marketplace.services.slots import _csv_cell
+from marketplace.services.slots import _csv_cell, xlsx_append
 
 log = logging.getLogger("marketplace.imports")
 
@@ -118,22 +118,16 @@ def template_xlsx(cooperative: Cooperative) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = str(_l("Deliveries"))[:31]
-    sheet.append(columns)
-    for cell in sheet[1]:
+    for cell in xlsx_append(sheet, columns):
         cell.font = Font(bold=True)
-        cell.data_type = "s"
         sheet.column_dimensions[cell.column_letter].width = max(12, len(cell.value) + 4)
     sheet.freeze_panes = "A2"
     guide = book.create_sheet(str(_l("Columns"))[:31])
-    guide.append([str(_l("Column")), str(_l("Required")), str(_l("What to write"))])
-    for cell in guide[1]:
+    for cell in xlsx_append(guide, [_l("Column"), _l("Required"), _l("What to write")]):
         cell.font = Font(bold=True)
     for column in columns:
         text = str(COLUMN_HELP[column]) if column in COLUMN_HELP else helps[column]
-        row = [column, str(_l("yes")) if column in deliveries.REQUIRED else str(_l("no")), text]
-        guide.append(row)
-        for cell in guide[guide.max_row]:
-            cell.data_type = "s"
+        xlsx_append(guide, [column, _l("yes") if column in deliveries.REQUIRED else _l("no"), text])
     guide.column_dimensions["A"].width = 22
     guide.column_dimensions["B"].width = 12
     guide.column_dimensions["C"].width = 100
@@ -322,7 +316,7 @@ def start(cooperative: Cooperative, filename: str, data: bytes, created_by: User
     kind = "xlsx" if data[:4] == XLSX_MAGIC else "csv"
     stored = storage.save(cooperative.territory_id, data, suffix=kind)
     item = DeliveryImport(territory_id=cooperative.territory_id, cooperative_id=cooperative.id,
-                          filename=(filename or f"import.{kind}")[:200], storage_key=stored.key,
+                          filename=storage.display_name(filename, kind, default="import"), storage_key=stored.key,
                           status=DeliveryImport.QUEUED,
                           created_by_id=created_by.id if created_by is not None else None, errors=[])
     db.session.add(item)

@@ -36,7 +36,7 @@ from marketplace.models import (
 from marketplace.models.base import utcnow
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
-from marketplace.services.slots import LOCAL_TZ, _csv_cell
+from marketplace.services.slots import LOCAL_TZ, _csv_cell, xlsx_append, xlsx_set
 
 SMALL_CELL = 5
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -428,20 +428,17 @@ def dashboard_xlsx(funder: Funder, date_from: dt.date, date_to: dt.date) -> byte
     used_titles: set[str] = set()
     for title, header, rows in _tables(dashboard(funder, date_from, date_to)):
         sheet = book.create_sheet(_sheet_title(title, used_titles))
-        sheet.append([str(h) for h in header])
-        for cell in sheet[1]:
+        for cell in xlsx_append(sheet, header):
             cell.font = Font(bold=True)
-            cell.data_type = "s"
         for r, row in enumerate(rows, start=2):
             for c, value in enumerate(row, start=1):
                 if _is_money(value):
                     cell = sheet.cell(row=r, column=c, value=Decimal(value) / 100)
                     cell.number_format = "#,##0.00"
-                elif isinstance(value, str) and value.isdigit():
+                elif isinstance(value, str) and value.isascii() and value.isdigit():
                     sheet.cell(row=r, column=c, value=int(value))
-                else:
-                    cell = sheet.cell(row=r, column=c, value=str(value))
-                    cell.data_type = "s"  # "=..." stays text, not a formula
+                else:  # text ("=..." stays text, not a formula)
+                    xlsx_set(sheet.cell(row=r, column=c), str(value))
         for column in sheet.columns:
             width = max(len(str(cell.value or "")) for cell in column)
             sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width + 2))

@@ -25,6 +25,7 @@ from marketplace.models.base import utcnow
 from marketplace.services import DomainError
 from marketplace.services.deliveries import FUNDING_SOURCE_LABELS
 from marketplace.services.funder_reports import SMALL_CELL, euros, suppress
+from marketplace.services.slots import xlsx_append
 
 MAX_DAYS = 3 * 366
 
@@ -142,19 +143,17 @@ def render_xlsx(report: Report) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = str(_l("Report"))[:31]
-    sheet.append([str(_l("Rendicontazione")), report.funder.name])
-    sheet.append([str(_l("Period")), report.date_from.isoformat(), report.date_to.isoformat()])
-    sheet.append([str(_l("Fewer than 5 beneficiaries are shown as \"<5\"."))])
+    # Every text cell (the funder's, cooperatives' and services' names too) goes through
+    # xlsx_append: "=..." stays text, never a formula.
+    xlsx_append(sheet, [_l("Rendicontazione"), report.funder.name])
+    xlsx_append(sheet, [_l("Period"), report.date_from.isoformat(), report.date_to.isoformat()])
+    xlsx_append(sheet, [_l("Fewer than 5 beneficiaries are shown as \"<5\".")])
     for title, header, rows in _rows(report):
-        sheet.append([])
-        sheet.append([title])
-        sheet.cell(row=sheet.max_row, column=1).font = Font(bold=True)
-        sheet.append(header)
+        xlsx_append(sheet)
+        xlsx_append(sheet, [title])[0].font = Font(bold=True)
+        xlsx_append(sheet, header)
         for row in rows:
-            sheet.append([value if isinstance(value, int) else str(value) for value in row])
-            for cell in sheet[sheet.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # "=..." stays text, never a formula
+            xlsx_append(sheet, [value if isinstance(value, int) else str(value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -206,6 +207,38 @@ def cancel_slot(slot: Slot, reason: str) -> list[Order]:
 def _csv_cell(value: str) -> str:
     # A cell starting like a formula would run in Excel (CSV injection).
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+# Values an XLSX cell keeps as they are; everything else is written as text.
+_XLSX_NATIVE = (int, float, Decimal, dt.date, dt.time, dt.timedelta)
+
+
+def xlsx_set(cell, value):
+    """Write ``value`` into an openpyxl ``cell`` and return the cell. Numbers, dates and
+    None stay what they are; anything else (text, a lazy string, a bool) is stored as a
+    string cell (data_type "s", format "@"), so "=HYPERLINK(...)" or "=cmd|..." from a
+    name is shown as typed and never runs as a formula (the XLSX twin of ``_csv_cell``).
+    Characters XML cannot hold (control characters) are dropped instead of failing."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if value is None or (isinstance(value, _XLSX_NATIVE) and not isinstance(value, bool)):
+        cell.value = value
+        return cell
+    cell.value = ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    cell.data_type = "s"  # openpyxl made "=..." a formula: it is text
+    cell.number_format = "@"
+    return cell
+
+
+def xlsx_append(sheet, values=()) -> list:
+    """Append a row of ``values`` to an openpyxl sheet through ``xlsx_set``; returns its
+    cells (none for an empty row, which still leaves a blank line)."""
+    values = list(values)
+    sheet.append([None] * len(values) if values else [])
+    if not values:
+        return []
+    row = sheet.max_row
+    return [xlsx_set(sheet.cell(row=row, column=column), value) for column, value in enumerate(values, start=1)]
 
 
 def attendees_csv(slot: Slot, header: list[str], with_age: bool = False) -> str:

@@ -86,7 +86,7 @@ def test_a_coordinator_gets_the_pdf_and_the_excel(app, client, db, world, run_jo
         status = client.get(f"{base}/{report_id}?format=json").get_json()
         assert status["ready"] and status["progress"] == 100
         download = client.get(status["download"])
-        assert download.status_code == 200 and download.headers["Cache-Control"] == "no-store"
+        assert download.status_code == 200 and download.headers["Cache-Control"] == "no-store, private"
         if fmt == "pdf":
             assert download.data.startswith(b"%PDF")
         else:

@@ -153,7 +153,7 @@ def test_review_page_shows_the_application_and_its_documents(app, client, world,
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert "isee.pdf" in download.headers["Content-Disposition"]
     assert download.headers["X-Content-Type-Options"] == "nosniff"
-    assert download.headers["Cache-Control"] == "no-store"
+    assert download.headers["Cache-Control"] == "no-store, private"
 
 
 def test_approval_issues_a_voucher_and_emails_it(client, db, world, make):
