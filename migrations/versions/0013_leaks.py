@@ -1,7 +1,7 @@
 """API tokens can carry an expiry date
 
 Revision ID: 0013_leaks
-Revises: 0007_report_runs
+Revises: 0008_sessions_mfa
 Create Date: 2026-12-04 20:15:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013_leaks'
-down_revision = '0007_report_runs'
+down_revision = '0008_sessions_mfa'
 branch_labels = None
 depends_on = None
 
