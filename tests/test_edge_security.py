@@ -312,10 +312,11 @@ def test_delivered_mail_keeps_no_token_and_the_recipient_link_works(database_uri
     login(client, "anna@example.org", new)
 
 
-def test_development_outbox_keeps_links_and_says_so(client, db, make):
+def test_development_outbox_keeps_links_and_says_so(client, db, make, run_jobs):
     admin = make.user(email="admin@example.org", is_platform_admin=True)
     make.user(email="anna@example.org")
     post(client, "/account/forgot", {"email": "anna@example.org"}, token_from="/account/forgot")
+    run_jobs()
     (message,) = _mails(db, "anna@example.org")
     assert message.transport == "outbox" and "/account/reset/***" not in message.body_text
     login(client, admin.email)
