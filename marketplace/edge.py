@@ -171,8 +171,10 @@ URL_RE = re.compile(r"""https?://[^\s<>"')\]]+""")
 def redact_links(text: str, app: Flask | None = None) -> str:
     """``text`` with the token of every token-bearing link replaced by ``***``.
 
-    Links on a mapped territory domain are matched as that territory's ``/t/<slug>`` pages;
-    links below BASE_URL's path as the app's own. Other links are left alone.
+    A link is matched against the URL map by its path, whatever its host (masking a
+    look-alike link elsewhere is harmless); on a mapped territory domain as that
+    territory's ``/t/<slug>`` pages, below BASE_URL's path as the app's own. A token also
+    written out as text (an employer's invitation code) is masked there too.
     """
     app = app or current_app._get_current_object()
     base_path = urlsplit(app.config.get("BASE_URL") or "").path.rstrip("/")
@@ -190,7 +192,13 @@ def redact_links(text: str, app: Flask | None = None) -> str:
         secrets = _secret_values(route, app)
         if not secrets:
             return url
+        found.update(secrets)
         masked = parts._replace(path=_mask_segments(path, secrets), query="", fragment="")
         return masked.geturl()
 
-    return URL_RE.sub(redact, text)
+    found: set[str] = set()
+    text = URL_RE.sub(redact, text)
+    for secret in sorted(found, key=len, reverse=True):
+        if len(secret) >= 6:  # never a short value that could be an ordinary word
+            text = text.replace(secret, MASK)
+    return text

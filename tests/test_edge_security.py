@@ -322,3 +322,20 @@ def test_development_outbox_keeps_links_and_says_so(client, db, make, run_jobs):
     login(client, admin.email)
     page = client.get(f"/admin/outbox/{message.id}").get_data(as_text=True)
     assert "Casella di uscita di sviluppo" in page and _link(message) in page
+
+
+def test_redaction_finds_tokens_by_route_on_every_host(app, db, make):
+    from marketplace.edge import redact_links
+
+    territory = make.territory("cremona")
+    make.domain(territory, DOMAIN)
+    body = (f"Survey: http://{DOMAIN}/survey/Tok3nSurvey99\n"
+            "Join: http://localhost/t/cremona/employers/join/JOINCODE42 or type JOINCODE42\n"
+            "Booking: http://localhost/t/cremona/bookings/ABC123/checkout\n"
+            "Elsewhere: https://www.example.org/account/reset/not-ours?x=1\n")
+    with app.app_context():
+        redacted = redact_links(body)
+    assert f"http://{DOMAIN}/survey/***" in redacted and "Tok3nSurvey99" not in redacted
+    assert "JOINCODE42" not in redacted and "join/*** or type ***" in redacted
+    assert "bookings/ABC123/checkout" in redacted  # an order code needs its owner's login
+    assert "https://www.example.org/account/reset/***" in redacted  # same route, any host

@@ -32,8 +32,9 @@ def external_url(endpoint: str, **values) -> str:
         path = app.url_map.bind(host).build(endpoint, values)
         prefix = f"/t/{slug}"
         if path == prefix or path.startswith((prefix + "/", prefix + "?")):
+            rest = path[len(prefix):]
             domain_scheme = app.config.get("TERRITORY_DOMAIN_SCHEME") or scheme
-            return f"{domain_scheme}://{host}{path[len(prefix):] or '/'}".replace(f"{host}?", f"{host}/?")
+            return f"{domain_scheme}://{host}{rest if rest.startswith('/') else '/' + rest}"
     adapter = app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=scheme)
     return adapter.build(endpoint, values, force_external=True)
 
