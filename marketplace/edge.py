@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, current_app, request
-from flask_login import current_user
+from flask import Flask, current_app, g, request, session
+from flask_login import AnonymousUserMixin
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing.exceptions import RoutingException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -113,10 +113,18 @@ class NoStoreForCookies:
         return self.wsgi_app(environ, start)
 
 
+def _signed_in() -> bool:
+    """Whether a user is signed in, without a query: the row may be expired by a commit."""
+    user = g.get("_login_user")  # what Flask-Login loaded for this request, if anything
+    if user is not None:
+        return not isinstance(user, AnonymousUserMixin)
+    return "_user_id" in session
+
+
 def _no_store_when_logged_in(response):
     # A signed-in visitor's pages hold personal data: no browser or proxy keeps a copy.
     # Static files are the same for everyone and stay cacheable.
-    if request.endpoint != "static" and getattr(current_user, "is_authenticated", False):
+    if request.endpoint != "static" and _signed_in():
         response.headers["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
     return response
