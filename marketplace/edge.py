@@ -2,8 +2,10 @@
 
 Wired by ``create_app`` (``init_app``) around everything else, so the WSGI stack is::
 
-    ProxyFix (PROXY_HOPS > 0)  ->  TrustedHostMiddleware  ->  HostDispatcher
-        ->  PageCacheMiddleware  ->  Flask
+    ProxyFix (PROXY_HOPS > 0)  ->  TrustedHostMiddleware  ->  NoStoreForCookies
+        ->  HostDispatcher  ->  PageCacheMiddleware  ->  Flask
+
+and an ``after_request`` hook marks every signed-in visitor's answer ``no-store``.
 
 ProxyFix runs first so the host check, the territory-domain dispatch, the page cache and
 Flask-Limiter's key (``request.remote_addr``) all see the client's forwarded host, scheme
