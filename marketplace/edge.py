@@ -125,8 +125,12 @@ def _signed_in() -> bool:
 
 def _no_store_when_logged_in(response):
     # A signed-in visitor's pages hold personal data: no browser or proxy keeps a copy.
-    # Static files are the same for everyone and stay cacheable.
-    if request.endpoint != "static" and _signed_in():
+    # Static files, and answers a view marked ``public`` (a published service's image),
+    # are the same for everyone and stay cacheable; a stricter header is kept as it is.
+    if request.endpoint == "static" or not _signed_in():
+        return response
+    cache = response.cache_control
+    if not (cache.public or cache.no_store):
         response.headers["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
     return response
