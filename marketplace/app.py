@@ -71,6 +71,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
     page_cache.init_app(app, SECURITY_HEADERS)  # inside HostDispatcher: sees /t/<slug>/ paths
     resolution.init_app(app)
+    _init_edge(app)
 
     from marketplace import models  # noqa: F401  (register mappers)
 
@@ -85,6 +86,13 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _init_edge(app: Flask) -> None:
+    # Outside HostDispatcher: proxy headers, then the trusted-host check, then dispatch.
+    from marketplace import edge
+
+    edge.init_app(app)
 
 
 class _RolesHere:
@@ -106,6 +114,13 @@ def _logged_user_id() -> int | None:
 
     state = inspect(current_user._get_current_object(), raiseerr=False)  # None: anonymous
     return state.identity[0] if state is not None and state.identity else None
+
+
+def _logged_path() -> str:
+    """The path for the request log: token segments masked, never the query string."""
+    from marketplace.edge import logged_path
+
+    return logged_path()
 
 
 def _select_locale() -> str:
@@ -320,7 +335,7 @@ def _register_hooks(app: Flask) -> None:
                 "fields": {
                     "request_id": g.get("request_id"),
                     "method": request.method,
-                    "path": request.path,
+                    "path": _logged_path(),
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1)
                     if started

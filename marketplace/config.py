@@ -89,6 +89,20 @@ class Config:
     PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "https")
     # Where links in e-mails point when no request is around (jobs, CLI).
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+    # Every absolute link the platform writes (e-mails, payment return URLs, stored links)
+    # is built from BASE_URL, or from a territory's mapped domain with this scheme (empty:
+    # BASE_URL's scheme). Never from the request's Host header. See services/mail.py.
+    TERRITORY_DOMAIN_SCHEME = os.environ.get("TERRITORY_DOMAIN_SCHEME", "")
+    # Host names the app answers (comma-separated; ".example.org" also allows its
+    # subdomains). BASE_URL's host and every mapped territory domain are always trusted;
+    # unset in development/testing, 127.0.0.1 and localhost are trusted too. Any other
+    # Host gets 400 (see marketplace/edge.py). Read from TRUSTED_HOSTS, kept under another
+    # key: Flask 3.1 uses its own TRUSTED_HOSTS for a static check that would refuse the
+    # mapped domains, which change at run time.
+    TRUSTED_HOST_NAMES = os.environ.get("TRUSTED_HOSTS", "")
+    # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
+    # are trusted (werkzeug ProxyFix). 0: forwarded headers are ignored.
+    PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
 
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 4
     MAX_CONTENT_LENGTH = 3 * 1024 * 1024  # images are at most 2 MB; bigger requests get the 413 page
@@ -134,6 +148,9 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME") or None
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD") or None
     SMTP_STARTTLS = _bool("SMTP_STARTTLS", True)
+    # A PEM file of the CA that signed the mail server's certificate (a private CA);
+    # empty: the system's trusted CAs. The certificate is always verified.
+    SMTP_CA_FILE = os.environ.get("SMTP_CA_FILE") or None
 
     TOKEN_TTL_CONFIRM = 60 * 60 * 48
     TOKEN_TTL_RESET = 60 * 60

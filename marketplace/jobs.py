@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import smtplib
+import ssl
 from email.message import EmailMessage
 
 from flask import current_app, has_app_context
@@ -34,6 +35,12 @@ def job(func):
     return wrapper
 
 
+def smtp_tls_context() -> ssl.SSLContext:
+    """A TLS context that verifies the mail server's certificate and name (``SMTP_CA_FILE``:
+    the private CA to trust instead of the system's)."""
+    return ssl.create_default_context(cafile=current_app.config.get("SMTP_CA_FILE") or None)
+
+
 def build_email(message) -> EmailMessage:
     """The MIME message for an outbox row, its attachments (``message.attachments``, e.g.
     the .ics and ticket QR codes of an order) built now from current data."""
@@ -55,7 +62,12 @@ def build_email(message) -> EmailMessage:
 
 @job
 def deliver_email(message_id: int) -> None:
-    """Send one outbox message by SMTP, or mark it delivered to the outbox. Idempotent."""
+    """Send one outbox message by SMTP, or mark it delivered to the outbox. Idempotent.
+
+    Once sent by SMTP the stored copy keeps its links with their tokens masked (only the
+    recipient holds them); the development outbox, without SMTP, keeps them (transport
+    "outbox") so the links can be followed from the admin's outbox page.
+    """
     from marketplace.models import OutboxMessage
 
     message = db.session.get(OutboxMessage, message_id)
@@ -68,7 +80,7 @@ def deliver_email(message_id: int) -> None:
         try:
             with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20) as smtp:
                 if config.get("SMTP_STARTTLS"):
-                    smtp.starttls()
+                    smtp.starttls(context=smtp_tls_context())
                 if config.get("SMTP_USERNAME"):
                     smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"] or "")
                 smtp.send_message(email)
@@ -77,6 +89,9 @@ def deliver_email(message_id: int) -> None:
             db.session.commit()
             raise
         message.transport = "smtp"
+        from marketplace.edge import redact_links
+
+        message.body_text = redact_links(message.body_text)
     else:
         message.transport = "outbox"
     message.sent_at = utcnow()

@@ -35,6 +35,11 @@ class DomainCache:
             self.reload()
         return self._map.get(hostname)
 
+    def hostname_for(self, slug: str) -> str | None:
+        """The territory's first mapped domain (the oldest), or None when it has none."""
+        self.lookup("")  # reload when stale
+        return next((host for host, s in self._map.items() if s == slug), None)
+
     def reload(self) -> None:
         from marketplace.extensions import db
         from marketplace.models import Domain, Territory
@@ -42,7 +47,7 @@ class DomainCache:
         with self._lock, self.app.app_context():
             try:
                 rows = db.session.execute(
-                    select(Domain.hostname, Territory.slug).join(Territory)
+                    select(Domain.hostname, Territory.slug).join(Territory).order_by(Domain.id)
                 ).all()
             except Exception:  # noqa: BLE001 - keep serving; /healthz reports the database
                 self.app.logger.exception("could not load territory domains")

@@ -220,7 +220,7 @@ def test_confirmation_email_lists_tickets_and_builds_its_attachments(app, client
         def __exit__(self, *exc):
             return False
 
-        def starttls(self):
+        def starttls(self, context=None):  # smtplib.SMTP.starttls takes the TLS context
             pass
 
         def login(self, *args):

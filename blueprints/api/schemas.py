@@ -6,13 +6,14 @@ no review comments, no workflow state, no fiscal codes.
 """
 from __future__ import annotations
 
-from flask import current_app, g, url_for
+from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 
 from marketplace.formatting import money
 from marketplace.models.catalogue import DELIVERY_MODES, LANGUAGES, PRICE_MODELS, VERTICALS
 from marketplace.services.catalogue import SORTS
+from marketplace.services.mail import external_url
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error=_l("Remove the NUL characters."))
@@ -69,11 +70,11 @@ def page_url(endpoint: str, **values) -> str | None:
     """Absolute URL of an HTML page of the territory in scope, if that page exists."""
     if endpoint not in current_app.view_functions:
         return None
-    return url_for(endpoint, territory=g.territory.slug, _external=True, **values)
+    return external_url(endpoint, territory=g.territory.slug, **values)
 
 
 def api_url(endpoint: str, **values) -> str:
-    return url_for(f"api.{endpoint}", slug=g.territory.slug, _external=True, **values)
+    return external_url(f"api.{endpoint}", slug=g.territory.slug, **values)
 
 
 # ---------------------------------------------------------------------------- errors
@@ -147,13 +148,12 @@ class PageQuerySchema(Schema):
 # ---------------------------------------------------------------------------- territories
 
 class TerritoryLinksSchema(Schema):
-    self = Link(lambda t: url_for("api.territory", slug=t.slug, _external=True), required=True)
-    services = Link(lambda t: url_for("api.territory_services", slug=t.slug, _external=True),
+    self = Link(lambda t: external_url("api.territory", slug=t.slug), required=True)
+    services = Link(lambda t: external_url("api.territory_services", slug=t.slug),
                     required=True)
-    organizations = Link(lambda t: url_for("api.territory_organizations", slug=t.slug,
-                                           _external=True), required=True)
-    hsds = Link(lambda t: url_for("hsds.index", territory=t.slug, _external=True), required=True)
-    html = Link(lambda t: url_for("public.home", territory=t.slug, _external=True), required=True)
+    organizations = Link(lambda t: external_url("api.territory_organizations", slug=t.slug), required=True)
+    hsds = Link(lambda t: external_url("hsds.index", territory=t.slug), required=True)
+    html = Link(lambda t: external_url("public.home", territory=t.slug), required=True)
 
 
 class TerritorySchema(Schema):

@@ -23,6 +23,7 @@ from marketplace.extensions import db
 from marketplace.models import ApiToken, DeliveryImport, Service
 from marketplace.models.delivery import FUNDING_SOURCES
 from marketplace.services import DomainError, api_tokens, deliveries, delivery_import
+from marketplace.services.mail import external_url
 
 UPLOAD_ENDPOINT = "cooperative.deliveries_import"
 MULTIPART_ALLOWANCE = 64 * 1024  # the form's other fields and boundaries around the file
@@ -170,8 +171,7 @@ def _tokens_page(cooperative, form: ApiTokenForm, new_token: str | None = None, 
     return _no_store(Response(render_template(
         "cooperative/api_tokens.html", cooperative=cooperative, form=form, tokens=api_tokens.of_cooperative(cooperative),
         new_token=new_token, new_item=new_item, today=api_tokens.today(),
-        push_url=url_for("api_deliveries.push_deliveries", slug=g.get("territory_slug") or g.territory.slug,
-                         _external=True),
+        push_url=external_url("api_deliveries.push_deliveries", slug=g.get("territory_slug") or g.territory.slug),
         docs_url=url_for("api-docs.openapi_redoc") if "api-docs.openapi_redoc" in current_app.view_functions else None,
     ), status=code))
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from webargs.flaskparser import abort as abort_with  # keeps ``messages`` for the JSON error
 from werkzeug.exceptions import HTTPException
 
 from blueprints.api import json_error
 from marketplace.services import hsds
+from marketplace.services.mail import external_url
 
 bp = Blueprint("hsds", __name__)
 bp.register_error_handler(HTTPException, json_error)
@@ -25,7 +26,7 @@ def _links() -> hsds.Links:
     def page(endpoint: str, **values) -> str | None:
         if endpoint not in current_app.view_functions:
             return None
-        return url_for(endpoint, _external=True, **values)
+        return external_url(endpoint, **values)
 
     return hsds.Links(
         service=lambda s: page("public.service", service_id=s.id),

@@ -15,6 +15,7 @@ from marketplace.extensions import db, rate_limit
 from marketplace.models import Municipality, Service, ServiceRequest
 from marketplace.services import DomainError
 from marketplace.services import requests as requests_service
+from marketplace.services.mail import external_url
 
 bp = Blueprint("requests", __name__)
 
@@ -142,7 +143,7 @@ def calendar(request_code: str):
     if item.status != ServiceRequest.ACCEPTED or item.starts_at is None:
         flash(_("This request has no date yet."), "info")
         return redirect(url_for("requests.detail", request_code=item.code))
-    body = requests_service.calendar_file(item, url_for("requests.detail", request_code=item.code, _external=True))
+    body = requests_service.calendar_file(item, external_url("requests.detail", request_code=item.code))
     return Response(body, mimetype="text/calendar", headers={
         "Content-Type": "text/calendar; charset=utf-8",
         "Content-Disposition": f'attachment; filename="richiesta-{item.code}.ics"', "Cache-Control": "no-store"})

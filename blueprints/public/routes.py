@@ -1,7 +1,7 @@
 """Citizens' pages of one territory (prefix /t/<slug>, or the territory's own domain)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request
 from flask_babel import get_locale
 from sqlalchemy import select
 
@@ -12,6 +12,7 @@ from marketplace.page_cache import shared_page
 from marketplace.models import Category, Cooperative, Municipality, Service
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import catalogue
+from marketplace.services.mail import external_url
 
 bp = Blueprint("public", __name__)
 
@@ -80,11 +81,11 @@ def _json_ld(item: Service) -> dict:
         "name": item.title,
         "description": item.summary or item.title,
         "serviceType": str(VERTICALS.get(item.vertical, item.vertical)),
-        "url": url_for("public.service", service_id=item.id, _external=True),
+        "url": external_url("public.service", service_id=item.id),
         "provider": {
             "@type": "Organization",
             "name": item.cooperative.name,
-            "url": url_for("public.cooperative", coop_id=item.cooperative_id, _external=True),
+            "url": external_url("public.cooperative", coop_id=item.cooperative_id),
         },
         "areaServed": [m.name for m in item.municipalities]
         + [loc.municipality.name for loc in item.locations],
