@@ -135,3 +135,20 @@ def form_error(form, exc: DomainError, default_field: str | None = None) -> None
 
 class ActionForm(FlaskForm):
     """A button-only form: the CSRF token is its whole content."""
+
+
+MAX_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    """The ``?page=`` number (1 when absent); not a number in 1..MAX_PAGE (``-1``, ``10**30``,
+    ``²``) is a page that does not exist: 404."""
+    from marketplace.validation import parse_int
+
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return 1
+    page = parse_int(raw, 1, MAX_PAGE)
+    if page is None:
+        abort(404)
+    return page
