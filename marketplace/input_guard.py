@@ -114,15 +114,21 @@ def _has_nul(multidict) -> bool:
     return any(NUL in key or NUL in value for key, value in multidict.items(multi=True))
 
 
-def check_request(endpoint=None, values=None) -> None:
-    """Refuse the request (``BadInput``/``InputTooLarge``) if it carries what ``parse_json``
-    and the NUL rule forbid. Registered to run first, before the territory is looked up."""
+def check_url(endpoint=None, values=None) -> None:
+    """Refuse a NUL byte in the path or the query string (``BadInput``). Runs first among
+    the URL value preprocessors: the territory's look-up by slug is a query."""
     if NUL in request.path:
         raise BadInput(_nul_message(), "path")
     if _has_nul(request.args):
         raise BadInput(_nul_message(), "query")
+
+
+def check_body() -> None:
+    """Refuse a body that ``parse_json`` or the NUL rule forbids (``BadInput``/``InputTooLarge``).
+    Runs first among the before_request hooks (ahead of CSRF, rate limits and login) but after
+    the URL value preprocessors, which may raise a route's upload limit before the body is read."""
+    limit = current_app.config.get("API_MAX_BODY_BYTES", 1024 * 1024)
     if request.is_json or request.path.startswith("/api/"):
-        limit = current_app.config.get("API_MAX_BODY_BYTES", 1024 * 1024)
         if request.content_length is not None and request.content_length > limit:
             raise InputTooLarge(_("The body is too large: send at most %(n)d bytes.", n=limit))
     if request.is_json:
@@ -152,9 +158,9 @@ def _answer(exc):
 
 
 def init_app(app: Flask) -> None:
-    """Run ``check_request`` first on every request: ahead of the URL value preprocessors
-    (the territory's look-up by slug is a query) and of every before_request hook (CSRF,
-    rate limits, login)."""
-    app.url_value_preprocessors.setdefault(None, []).insert(0, check_request)
+    """Check every request first: its URL ahead of the URL value preprocessors, its body ahead
+    of every before_request hook (CSRF, rate limits, login)."""
+    app.url_value_preprocessors.setdefault(None, []).insert(0, check_url)
+    app.before_request_funcs.setdefault(None, []).insert(0, check_body)
     app.register_error_handler(BadInput, _answer)
     app.register_error_handler(InputTooLarge, _answer)
