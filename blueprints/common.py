@@ -141,14 +141,11 @@ MAX_PAGE = 100_000
 
 
 def page_arg(name: str = "page") -> int:
-    """The ``?page=`` number (1 when absent); not a number in 1..MAX_PAGE (``-1``, ``10**30``,
-    ``²``) is a page that does not exist: 404."""
-    from marketplace.validation import parse_int
-
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    """The ``?page=`` number, always within 1..MAX_PAGE: absent, negative or not an ASCII
+    number (``x``, ``²``, ``-1``) is page 1; beyond MAX_PAGE (``10**30``) is MAX_PAGE, which
+    the views show as their last page (they clamp to it). Never an OFFSET the database rejects."""
+    digits = (request.args.get(name) or "").strip().lstrip("+")
+    if not digits.isascii() or not digits.isdigit():
         return 1
-    page = parse_int(raw, 1, MAX_PAGE)
-    if page is None:
-        abort(404)
-    return page
+    digits = digits.lstrip("0") or "0"
+    return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(max(int(digits), 1), MAX_PAGE)
