@@ -12,14 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 
-from blueprints.common import ActionForm, form_error, get_or_404, staff_required, page_arg
-from marketplace.validation import parse_id
+from blueprints.common import ActionForm, form_error, get_or_404, page_arg, staff_required
 from blueprints.cooperative.forms import MultiCheckboxField
 from blueprints.cooperative.routes import _service_of, bp
 from marketplace.extensions import db
 from marketplace.models import Beneficiary, DeliveryRecord, Funder, Municipality, OutcomeIndicator, Service, Slot
 from marketplace.models.delivery import AGE_BANDS
 from marketplace.services import DomainError, audit, beneficiaries, deliveries, delivery_log, indicators
+from marketplace.validation import parse_id
 
 
 def _no_store(body, code=200):

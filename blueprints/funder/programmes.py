@@ -17,7 +17,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints.common import ActionForm, form_error, funder_required, get_or_404, page_arg
-from marketplace.validation import DB_INT_MAX, parse_id, parse_int
 from blueprints.cooperative.forms import EuroField, MultiCheckboxField, format_euros
 from blueprints.funder.routes import bp
 from marketplace import storage
@@ -28,6 +27,7 @@ from marketplace.models import (
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
 from marketplace.services import programmes as svc
+from marketplace.validation import DB_INT_MAX, parse_id, parse_int
 
 # Where a service error on a model field is shown when the form names the field otherwise.
 ERROR_FIELDS = {"budget_cents": "budget", "value_cents": "value", "cap_cents": "cap",
