@@ -156,3 +156,17 @@ def form_error(form, exc: DomainError, default_field: str | None = None) -> None
 
 class ActionForm(FlaskForm):
     """A button-only form: the CSRF token is its whole content."""
+
+
+MAX_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    """The ``?page=`` number, always within 1..MAX_PAGE: absent, negative or not an ASCII
+    number (``x``, ``²``, ``-1``) is page 1; beyond MAX_PAGE (``10**30``) is MAX_PAGE, which
+    the views show as their last page (they clamp to it). Never an OFFSET the database rejects."""
+    digits = (request.args.get(name) or "").strip().lstrip("+")
+    if not digits.isascii() or not digits.isdigit():
+        return 1
+    digits = digits.lstrip("0") or "0"
+    return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(max(int(digits), 1), MAX_PAGE)

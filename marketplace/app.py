@@ -65,6 +65,8 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
     _init_login(app)
+    from marketplace import input_guard  # NUL bytes, JSON size/depth/numbers: 400/413 first
+    input_guard.init_app(app)
 
     from marketplace import page_cache
     from tenants import resolution

@@ -109,6 +109,16 @@ class Config:
     # Uploaded application documents (private, see marketplace/storage.py); at most 2 MB each.
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
     UPLOAD_MAX_BYTES = 2 * 1024 * 1024
+    # JSON bodies (the push API, webhooks): at most this many bytes (413) and levels of
+    # nesting (400); see marketplace/input_guard.py.
+    API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+    JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "20"))
+    # XLSX imports: refused before parsing beyond this total uncompressed size or any member's
+    # compression ratio; parsed in the job for at most this many seconds and rows.
+    IMPORT_MAX_UNCOMPRESSED = int(os.environ.get("IMPORT_MAX_UNCOMPRESSED", str(50 * 1000 * 1000)))
+    IMPORT_MAX_RATIO = int(os.environ.get("IMPORT_MAX_RATIO", "100"))
+    IMPORT_PARSE_SECONDS = int(os.environ.get("IMPORT_PARSE_SECONDS", "120"))
+    IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "200000"))
 
     BABEL_DEFAULT_LOCALE = "it"
     BABEL_DEFAULT_TIMEZONE = "Europe/Rome"

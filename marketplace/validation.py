@@ -64,3 +64,38 @@ def euros_to_cents(text: str | None, *, negative_message, format_message) -> int
         return int(Decimal(raw) * 100)
     except InvalidOperation:
         raise ValueError(format_message) from None
+
+
+DB_INT_MAX = 2**31 - 1  # the largest id or count a database integer column holds
+_DECIMAL_INT = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)
+
+
+def parse_int(text, low: int | None = None, high: int | None = None, *, message=None,
+              default=None) -> int | None:
+    """``text`` as an ASCII decimal integer within ``low``..``high`` (inclusive), else ``default``.
+
+    The one way input becomes a number: ``"²"``, ``"١٢٣"`` and full-width ``"１２"`` pass
+    ``str.isdigit()`` and ``int()`` either raises on them or accepts them; ``"1_000"`` and
+    ``" 12 "`` are accepted by ``int()`` too. Here only ``[+-]?[0-9]+`` counts (surrounding
+    blanks are ignored). With ``message`` a bad or out-of-range value raises
+    ``ValueError(message)`` (a localised text for the form) instead of giving ``default``.
+    Empty or None is ``default`` (no error). Ints are passed through, checked."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return default
+    if isinstance(text, bool):
+        value = None
+    elif isinstance(text, int):
+        value = text
+    else:
+        raw = str(text).strip()
+        value = int(raw) if _DECIMAL_INT.fullmatch(raw) else None
+    if value is None or (low is not None and value < low) or (high is not None and value > high):
+        if message is not None:
+            raise ValueError(str(message))
+        return default
+    return value
+
+
+def parse_id(text) -> int | None:
+    """A row id from a query string or form (1..2**31-1), or None: a missing row."""
+    return parse_int(text, 1, DB_INT_MAX)

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from blueprints.admin.forms import DomainForm, InviteCoordinatorForm, TerritoryForm
-from blueprints.common import ActionForm, admin_required, form_error
+from blueprints.common import ActionForm, admin_required, form_error, page_arg
 from marketplace.extensions import db
 from marketplace.models import Cooperative, Domain, Membership, OutboxMessage, Territory
 from marketplace.services import DomainError, invitations, territories
@@ -160,7 +160,7 @@ def invite_coordinator(territory_id: int):
 @bp.route("/outbox")
 @admin_required
 def outbox():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     messages = db.paginate(
         select(OutboxMessage).order_by(OutboxMessage.id.desc()), page=page, per_page=50,
         error_out=False,

@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 
-from blueprints.common import ActionForm, form_error, get_or_404, staff_required
+from blueprints.common import ActionForm, form_error, get_or_404, page_arg, staff_required
 from blueprints.cooperative.forms import MultiCheckboxField
 from blueprints.cooperative.routes import _service_of, bp
 from marketplace.extensions import db
 from marketplace.models import Beneficiary, DeliveryRecord, Funder, Municipality, OutcomeIndicator, Service, Slot
 from marketplace.models.delivery import AGE_BANDS
 from marketplace.services import DomainError, audit, beneficiaries, deliveries, delivery_log, indicators
+from marketplace.validation import parse_id
 
 
 def _no_store(body, code=200):
@@ -109,8 +110,8 @@ def delivery_new(cooperative):
     lookup = deliveries.Lookup.load(cooperative)
     form, outcome_fields = _delivery_form(cooperative, lookup, services)
     if request.method == "GET":
-        if request.args.get("service_id", "").isdigit():
-            form.service_id.data = request.args["service_id"]
+        if parse_id(request.args.get("service_id")) is not None:
+            form.service_id.data = request.args["service_id"].strip()
         form.date.data = delivery_log.today().isoformat()
     code = 200
     if form.validate_on_submit():
@@ -154,10 +155,10 @@ def delivery_list(cooperative):
     except DomainError:
         abort(404)
     services = _services(cooperative)
-    service_id = request.args.get("service", type=int)
+    service_id = parse_id(request.args.get("service"))
     if service_id not in {s.id for s in services}:
         service_id = None
-    log = delivery_log.records(cooperative, month, service_id, request.args.get("page", 1, type=int))
+    log = delivery_log.records(cooperative, month, service_id, page_arg())
     audit.log(current_user, "viewed", f"deliveries:{month}", cooperative.id)
     db.session.commit()
     return _no_store(render_template(
@@ -288,7 +289,7 @@ def _beneficiary_of(cooperative, beneficiary_id: int) -> Beneficiary:
 @staff_required
 def beneficiary_list(cooperative):
     q = request.args.get("q", "")
-    rows, total, page, pages = beneficiaries.page_of(cooperative, request.args.get("page", 1, type=int), q)
+    rows, total, page, pages = beneficiaries.page_of(cooperative, page_arg(), q)
     audit.log(current_user, "viewed", "beneficiaries", cooperative.id)
     db.session.commit()
     return _no_store(render_template(

@@ -12,7 +12,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.models.catalogue import DELIVERY_MODES, LANGUAGES, PRICE_MODELS, VERTICALS
 from marketplace.services.policy import BOOKING_MODES, MAX_FREE_CANCEL_HOURS, PARTICIPANT_FIELDS
-from marketplace.validation import euros_to_cents, normalise_fiscal_code, normalise_vat
+from marketplace.validation import euros_to_cents, normalise_fiscal_code, normalise_vat, parse_id
 
 
 def valid_vat(form, field):
@@ -104,7 +104,13 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def _optional_int(value):
-    return int(value) if value not in (None, "", "None") else None
+    """A SelectField's id choice: None when empty; not an id raises ValueError ("Not a valid choice")."""
+    if value in (None, "", "None"):
+        return None
+    number = parse_id(value)
+    if number is None:
+        raise ValueError(value)
+    return number
 
 
 def _location_fields(n: int) -> tuple:

@@ -6,6 +6,7 @@ from wtforms import EmailField, HiddenField, RadioField, StringField, TextAreaFi
 from wtforms.validators import DataRequired, Email, Length
 
 from marketplace.models.catalogue import VERTICALS
+from marketplace.validation import DB_INT_MAX, parse_int
 
 EMAIL_VALIDATORS = [
     DataRequired(_l("Enter an e-mail address.")),
@@ -60,6 +61,7 @@ class UnpublishForm(FlaskForm):
 # ---------------------------------------------------------------------------- reference data
 
 THOUSANDS_RE = re.compile(r"^\d{1,3}(\.\d{3})+$")
+FLOAT_RE = re.compile(r"^[+-]?[0-9]{1,12}([.,][0-9]{1,12})?$", re.ASCII)
 
 
 class _OptionalNumber:
@@ -75,10 +77,11 @@ class _OptionalNumber:
             return
         if self.kind is int and THOUSANDS_RE.match(raw):
             raw = raw.replace(".", "")  # 1.200 is how Italians write 1200
-        try:
-            self.data = self.kind(raw.replace(",", ".")) if self.kind is float else self.kind(raw)
-        except ValueError:
-            self.data = None
+        if self.kind is int:
+            self.data = parse_int(raw, -DB_INT_MAX, DB_INT_MAX)
+        elif FLOAT_RE.match(raw):  # ASCII digits: float() takes "nan", "inf" and "１２"
+            self.data = float(raw.replace(",", "."))
+        if self.data is None:
             raise ValueError(self.parse_message)
 
     def _value(self):

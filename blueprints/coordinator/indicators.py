@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import RadioField, StringField, TextAreaField
 
-from blueprints.common import ActionForm, coordinator_required, form_error, get_or_404
+from blueprints.common import ActionForm, coordinator_required, form_error, get_or_404, page_arg
 from blueprints.coordinator.routes import bp
 from marketplace.extensions import db
 from marketplace.models import OutcomeIndicator
@@ -105,7 +105,7 @@ def indicator_active(indicator_id: int):
 @bp.route("/audit")
 @coordinator_required
 def audit_log():
-    rows, page, pages = audit.entries(request.args.get("page", 1, type=int))
+    rows, page, pages = audit.entries(page_arg())
     response = Response(render_template("coordinator/audit.html", rows=rows, page=page, pages=pages,
                                         actions=audit.ACTION_LABELS, describe=audit.describe,
                                         cooperatives=audit.cooperative_names(rows)))

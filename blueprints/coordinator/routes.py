@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from blueprints.common import ActionForm, coordinator_required, form_error, get_or_404
+from blueprints.common import ActionForm, coordinator_required, form_error, get_or_404, page_arg
 from blueprints.coordinator.forms import (
     CategoryForm, InviteCooperativeForm, InvitePersonForm, InviteTeamForm, MunicipalityForm, SendBackForm,
     StatusForm, TerritoryTextsForm, UnpublishForm,
@@ -209,7 +209,7 @@ def service_queue():
     status = request.args.get("status")
     if status not in Service.STATUSES:
         status = Service.IN_REVIEW
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     counts = dict(db.session.execute(
         select(Service.status, func.count(Service.id)).group_by(Service.status)).all())
     total = counts.get(status, 0)

@@ -27,6 +27,7 @@ from blueprints.funder.routes import bp
 from marketplace.extensions import db
 from marketplace.services import DomainError
 from marketplace.services import welfare
+from marketplace.validation import parse_id
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]{16,43}$")
 
@@ -49,10 +50,7 @@ def _new_token() -> str:
 
 
 def _optional_int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return parse_id(value)
 
 
 class InviteForm(FlaskForm):

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints.common import ActionForm, form_error, funder_required, get_or_404, private_download
+from blueprints.common import ActionForm, form_error, funder_required, get_or_404, page_arg, private_download
 from blueprints.cooperative.forms import EuroField, MultiCheckboxField, format_euros
 from blueprints.funder.routes import bp
 from marketplace import storage
@@ -27,6 +27,7 @@ from marketplace.models import (
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
 from marketplace.services import programmes as svc
+from marketplace.validation import DB_INT_MAX, parse_id, parse_int
 
 # Where a service error on a model field is shown when the form names the field otherwise.
 ERROR_FIELDS = {"budget_cents": "budget", "value_cents": "value", "cap_cents": "cap",
@@ -56,11 +57,9 @@ class WholeNumberField(IntegerField):
         if not valuelist or not valuelist[0].strip():
             self.data = None
             return
-        try:
-            self.data = int(valuelist[0].strip())
-        except ValueError:
-            self.data = None
-            raise ValueError(_l("Enter a whole number.")) from None
+        self.data = parse_int(valuelist[0], -DB_INT_MAX, DB_INT_MAX)
+        if self.data is None:
+            raise ValueError(_l("Enter a whole number."))
 
 
 class ProgrammeForm(FlaskForm):
@@ -319,7 +318,7 @@ def applications(funder, programme_id: int):
     sort = request.args.get("sort", "oldest")
     sort = sort if sort in svc.SORTS else "oldest"
     q = (request.args.get("q") or "").strip()[:100]
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     rows, total = svc.review_queue(item, status=status, q=q, sort=sort, page=page)
     pages = max(1, math.ceil(total / svc.PAGE_SIZE))
     page = min(max(1, page), pages)
@@ -416,7 +415,7 @@ def document(funder, application_id: int, document_id: int):
 # ---------------------------------------------------------------------------- vouchers
 
 def _vouchers_page(funder, item, bulk_form=None, printed_form=None, bad_rows=None, code: int = 200):
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     rows, total = svc.vouchers_of(item, page=page)
     response = make_response(render_template(
         "funder/vouchers.html", funder=funder, programme=item, rows=rows, total=total,
@@ -513,8 +512,8 @@ def printed_codes(funder, programme_id: int):
     item = _programme_of(funder, programme_id)
     query = select(Voucher).where(Voucher.programme_id == item.id, Voucher.channel == Voucher.PRINTED,
                                   Voucher.status == Voucher.ACTIVE, Voucher.holder_id.is_(None))
-    first = request.args.get("first", type=int)
-    last = request.args.get("last", type=int)
+    first = parse_id(request.args.get("first"))
+    last = parse_id(request.args.get("last"))
     if first and last and 0 < first <= last < 2**31:
         query = query.where(Voucher.id >= first, Voucher.id <= last)
     rows = db.session.execute(query.order_by(Voucher.id)).scalars().all()

@@ -19,6 +19,7 @@ from marketplace.models import Cooperative, Order, Slot, User
 from marketplace.formatting import money
 from marketplace.services import DomainError, assisted, booking, checkout, policy, tickets
 from payments.providers import ProviderError
+from marketplace.validation import parse_id, parse_int
 
 SESSION_KEY = "assisted_citizens"
 REMEMBERED = 20
@@ -55,10 +56,10 @@ def _remember(users: list[User]) -> None:
 
 
 def _citizen() -> User | None:
-    raw = request.args.get("citizen", "")
-    if not raw.isdigit() or int(raw) not in session.get(SESSION_KEY, []):
+    citizen_id = parse_id(request.args.get("citizen"))
+    if citizen_id is None or citizen_id not in session.get(SESSION_KEY, []):
         return None
-    user = db.session.get(User, int(raw))
+    user = db.session.get(User, citizen_id)
     return user if user is not None and user.deleted_at is None else None
 
 
@@ -137,10 +138,11 @@ def book(desk: Desk, slot_id: int):
             abort(400)
         for ticket_type in slot.ticket_types:
             raw = (request.form.get(f"qty-{ticket_type.id}") or "0").strip()
-            if not raw.isdigit() or len(raw) > 4:
+            quantity = parse_int(raw, 0, 9999)
+            if quantity is None:
                 form.form_errors.append(_("%(name)s: enter a whole number.", name=ticket_type.name))
                 continue
-            quantities[ticket_type.id] = int(raw)
+            quantities[ticket_type.id] = quantity
         names = [n.strip() for n in request.form.getlist("participant")]
         if not form.form_errors:
             try:

@@ -19,6 +19,7 @@ from marketplace.formatting import money
 from marketplace.models import Order, Payment, Slot, Ticket
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking, funding, policy, waitlist
+from marketplace.validation import parse_id, parse_int
 from marketplace.services import checkout as checkout_service
 from marketplace.services import tickets as tickets_service
 from marketplace.services.mail import external_url
@@ -74,10 +75,11 @@ def book(slot_id: int):
             abort(400)
         for ticket_type in slot.ticket_types:
             raw = (request.form.get(f"qty-{ticket_type.id}") or "0").strip()
-            if not raw.isdigit():
+            quantity = parse_int(raw, 0, 9999)
+            if quantity is None:
                 errors.append(_("%(name)s: enter a whole number.", name=ticket_type.name))
                 continue
-            quantities[ticket_type.id] = int(raw)
+            quantities[ticket_type.id] = quantity
         names = [n.strip() for n in request.form.getlist("participant") if n.strip()]
         if asks and not errors:
             names, people = _participant_step(slot, quantities, asks, errors)
@@ -202,10 +204,10 @@ def choose_funding(code: str):
     raw_ids = request.form.getlist("voucher")
     use_credit = request.form.get("use_credit") == "y"
     typed = (request.form.get("voucher_code") or "").strip()
-    if any(not r.isdigit() or len(r) > 9 for r in raw_ids):
+    if any(parse_id(r) is None for r in raw_ids):
         return _checkout_page(order, errors=[_("Choose vouchers from the list.")], chosen_ids=set(),
                               use_credit=use_credit, code_value=typed[:40])
-    ids = {int(r) for r in raw_ids}
+    ids = {parse_id(r) for r in raw_ids}
     try:
         if typed:
             ids.add(funding.claim_voucher(typed, current_user).id)

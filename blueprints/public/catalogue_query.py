@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.models.catalogue import LANGUAGES, VERTICALS
 from marketplace.services.catalogue import SORTS, SearchParams
+from marketplace.validation import parse_int
 
 TRUE = {"1", "true", "on", "yes", "y"}
 
@@ -16,9 +17,8 @@ def _int(args, name, errors, low=None, high=None, message=None):
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    value = parse_int(raw)  # ASCII digits only: int() takes "１２" and "1_0"
+    if value is None:
         errors[name] = message or _l("Enter a whole number.")
         return None
     if (low is not None and value < low) or (high is not None and value > high):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from marketplace.validation import parse_int
 
 MAX_AGE = 120
 
@@ -46,7 +47,7 @@ def read(form, count: int, fields: str) -> ParticipantRows:
         if fields == "name_age":
             if not age:
                 result.errors.append((f"participant-{i}-age", _("Participant %(n)d: enter the age.", n=n)))
-            elif not age.isdigit() or int(age) > MAX_AGE:
+            elif parse_int(age, 0, MAX_AGE) is None:
                 result.errors.append((f"participant-{i}-age", _(
                     "Participant %(n)d: the age must be a whole number between 0 and %(max)d.", n=n, max=MAX_AGE)))
     return result

@@ -28,6 +28,7 @@ from marketplace.extensions import db, rate_limit
 from marketplace.models import Application, ApplicationDocument, Programme
 from marketplace.services import DomainError
 from marketplace.services import applications as service
+from marketplace.validation import parse_int
 
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 
@@ -332,7 +333,7 @@ def upload(code: str):
         abort(400)
     labels = application.programme.documents or []
     raw_index = request.form.get("document", "")
-    index = int(raw_index) if raw_index.isdigit() and int(raw_index) < len(labels) else None
+    index = parse_int(raw_index, 0, len(labels) - 1)
     key = index if index is not None else -1
     upload_file = request.files.get("file")
     if index is None:

@@ -16,13 +16,14 @@ from marketplace.models import Municipality, Service, ServiceRequest
 from marketplace.services import DomainError
 from marketplace.services import requests as requests_service
 from marketplace.services.mail import external_url
+from marketplace.validation import parse_int
 
 bp = Blueprint("requests", __name__)
 
 
 def _age(form, field):
     raw = (field.data or "").strip()
-    if raw and (not raw.isdigit() or int(raw) > requests_service.MAX_AGE):
+    if raw and parse_int(raw, 0, requests_service.MAX_AGE) is None:
         raise ValidationError(_l("Enter the age in years, between 0 and %(max)d.", max=requests_service.MAX_AGE))
 
 

@@ -16,6 +16,7 @@ from marketplace.extensions import db, rate_limit
 from marketplace.models import Order, WaitlistEntry
 from marketplace.services import tickets as tickets_service
 from marketplace.services import DomainError, booking, waitlist
+from marketplace.validation import parse_int
 
 
 def pass_on_free_seats(slot) -> None:
@@ -48,13 +49,14 @@ def waitlist_join(slot_id: int):
         abort(400)
     raw = (request.form.get("quantity") or "").strip()
     try:
-        if not raw.isdigit():
+        quantity = parse_int(raw, 0, 9999)
+        if quantity is None:
             raise DomainError(_("Enter a whole number of seats."), field="quantity")
-        entry = waitlist.join(slot, current_user, int(raw))
+        entry = waitlist.join(slot, current_user, quantity)
     except DomainError as exc:
         db.session.rollback()
         slot = _bookable_slot(slot_id)
-        context = book_page_context(slot, wanted=int(raw) if raw.isdigit() else 0)
+        context = book_page_context(slot, wanted=parse_int(raw, 0, 9999, default=0))
         return render_template("public/book.html", slot=slot, service=slot.service,
                                seats_left=booking.seats_left(slot), errors=[str(exc.message)],
                                quantities={}, asks=participants.asks_for(slot.service), people=None,

@@ -30,6 +30,7 @@ from marketplace.models import (
 from marketplace.models.base import utcnow
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
+from marketplace.validation import parse_id, parse_int
 
 MAX_NAME = 120
 MAX_NOTE = 2000
@@ -162,13 +163,7 @@ def closed_reason(programme: Programme, day: dt.date | None = None) -> str | Non
 
 
 def _int_ids(values) -> list[int]:
-    ids = []
-    for value in values or []:
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            continue
-    return ids
+    return [n for n in (parse_id(value) for value in values or []) if n is not None]
 
 
 # ---------------------------------------------------------------------------- applications
@@ -305,10 +300,7 @@ def _clean_values(programme: Programme, *, beneficiary_name, beneficiary_birth_d
         raise DomainError(_l("Enter the ISEE in euros, like 12.500,00."), field="isee")
     accepted = set()
     for value in declarations_accepted or []:
-        try:
-            index = int(value)
-        except (TypeError, ValueError):
-            index = -1
+        index = parse_int(value, 0, len(programme.declarations or []) - 1, default=-1)
         if not 0 <= index < len(programme.declarations or []):
             raise DomainError(_l("Tick only the declarations listed."), field="declarations")
         accepted.add(index)

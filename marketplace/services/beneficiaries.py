@@ -18,6 +18,7 @@ from marketplace.models import Beneficiary, Cooperative, Municipality
 from marketplace.models.base import utcnow
 from marketplace.models.delivery import AGE_BANDS, INCOME_BANDS, SEXES
 from marketplace.services import DomainError
+from marketplace.validation import parse_id
 
 PAGE_SIZE = 50
 REF_RE = re.compile(r"^[A-Za-z0-9._/\-]{1,64}$")   # the same rule as delivery rows
@@ -120,9 +121,9 @@ def _profile(data: dict) -> dict:
         raise DomainError(_l("Choose an income band from the list."), field="income_band")
     municipality_id = data.get("municipality_id") or None
     if municipality_id is not None:
-        if not str(municipality_id).isdigit() or db.session.get(Municipality, int(municipality_id)) is None:
+        municipality_id = parse_id(municipality_id)
+        if municipality_id is None or db.session.get(Municipality, municipality_id) is None:
             raise DomainError(_l("This municipality is not in the territory's list."), field="municipality_id")
-        municipality_id = int(municipality_id)
     disability = {"yes": True, "no": False}.get(data.get("disability") or "")
     return {"age_band": age, "sex": sex, "municipality_id": municipality_id, "disability": disability,
             "income_band": income}

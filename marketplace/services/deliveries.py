@@ -26,7 +26,7 @@ from marketplace.models import (
     ServiceIndicator,
 )
 from marketplace.models.delivery import FUNDING_SOURCES
-from marketplace.validation import euros_to_cents
+from marketplace.validation import euros_to_cents, parse_id, parse_int
 
 LOCAL_TZ = ZoneInfo("Europe/Rome")
 MAX_MINUTES = 24 * 60
@@ -143,7 +143,7 @@ def validate(raw: dict, lookup: Lookup, today: dt.date | None = None) -> tuple[C
     service = None
     service_text = _text(raw, "service_id")
     if service_text:
-        service = lookup.services.get(int(service_text)) if service_text.isdigit() and len(service_text) < 10 else None
+        service = lookup.services.get(parse_id(service_text))
         if service is None:
             err("service_id", _l("No service of this cooperative has this number."))
     ref = _text(raw, "beneficiary_ref")
@@ -172,10 +172,9 @@ def validate(raw: dict, lookup: Lookup, today: dt.date | None = None) -> tuple[C
     duration = None
     duration_text = _text(raw, "duration_minutes")
     if duration_text:
-        if not duration_text.isdigit() or not 0 < int(duration_text) <= MAX_MINUTES:
+        duration = parse_int(duration_text, 1, MAX_MINUTES)
+        if duration is None:
             err("duration_minutes", _l("Enter the minutes as a whole number from 1 to 1440."))
-        else:
-            duration = int(duration_text)
     at_home_text = _text(raw, "at_home").casefold()
     at_home = at_home_text in YES
     if at_home_text not in YES | NO:
@@ -238,12 +237,9 @@ def _outcome(indicator: OutcomeIndicator, value: str) -> int | None:
     value = value.strip().casefold()
     if indicator.kind == OutcomeIndicator.YES_NO:
         return 1 if value in YES else (0 if value in NO else None)
-    if not value.isdigit():
-        return None
-    number = int(value)
     if indicator.kind == OutcomeIndicator.SCALE:
-        return number if 1 <= number <= 5 else None
-    return number if number <= 100_000 else None
+        return parse_int(value, 1, 5)
+    return parse_int(value, 0, 100_000)
 
 
 def save(row: CleanRow, lookup: Lookup, source: str, created_by=None, slot_id: int | None = None,

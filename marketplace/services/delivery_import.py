@@ -18,9 +18,12 @@ import csv
 import datetime as dt
 import io
 import logging
+import time
+import zipfile
 from dataclasses import dataclass
 from typing import Iterator
 
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -41,6 +44,12 @@ MAX_KEPT_ERRORS = 1000             # errors kept for the report; all are counted
 FILE_COLUMN = "(file)"              # the "column" of an error that stopped the reading of the file
 JOB_TIMEOUT = 2 * 60 * 60          # seconds a worker lets one import run (RQ's default is 180)
 XLSX_MAGIC = b"PK\x03\x04"
+MAX_COLUMNS = 256                  # cells read per row: a header has ~15 columns and the indicators
+RATIO_FLOOR = 1024 * 1024          # members smaller than this expand to little whatever their ratio
+MAX_MEMBERS = 1000                 # a workbook has a dozen parts
+# Defaults of the settings of the same names (config.py), for use outside an app.
+LIMITS = {"IMPORT_MAX_UNCOMPRESSED": 50 * 1000 * 1000, "IMPORT_MAX_RATIO": 100,
+          "IMPORT_PARSE_SECONDS": 120, "IMPORT_MAX_ROWS": 200_000}
 COLUMN_HELP = {
     "external_id": _l("Your own unique code for this delivery: at most 64 letters, digits and . _ / - "
                       "(no spaces). A row whose code was already imported is skipped, so the same file can "
@@ -178,16 +187,48 @@ def _cell_text(value, column: str | None = None) -> str:
     return str(value).strip()
 
 
+def _limit(name: str) -> int:
+    return int(current_app.config.get(name, LIMITS[name])) if has_app_context() else LIMITS[name]
+
+
+def check_archive(data: bytes) -> None:
+    """Refuse an XLSX whose zip directory announces more than ``IMPORT_MAX_UNCOMPRESSED``
+    bytes in all, or a member (of more than 1 MiB) compressed more than ``IMPORT_MAX_RATIO``
+    to 1: a zip bomb. Reads the directory only, extracts nothing; raises ImportFileError.
+
+    A sheet is XML: real ones compress 5-20 to 1. A 133 KB file that expands to 54 MB of one
+    repeated string or of empty rows is refused here, before openpyxl parses anything."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ImportFileError(_l("This file looks like an Excel workbook but cannot be read: save it "
+                                 "again as .xlsx (Excel 2007 or later) or as CSV.")) from None
+    limit, ratio = _limit("IMPORT_MAX_UNCOMPRESSED"), _limit("IMPORT_MAX_RATIO")
+    total = sum(m.file_size for m in members)
+    if len(members) > MAX_MEMBERS or total > limit:
+        raise ImportFileError(_l("The workbook expands to more than %(n)d MB once uncompressed: split it into "
+                                 "smaller files or save it as CSV.", n=limit // (1000 * 1000)))
+    for member in members:
+        if member.file_size > RATIO_FLOOR and member.file_size > ratio * max(member.compress_size, 1):
+            raise ImportFileError(_l("The workbook is compressed far more than a spreadsheet can be "
+                                     "(more than %(ratio)d to 1): it cannot be imported. Save it again from "
+                                     "your spreadsheet, or as CSV.", ratio=ratio))
+
+
 class ImportFile:
     """An uploaded file's rows, read streaming: ``header`` (the first non-blank row) and
     ``rows()`` -> (row number as a spreadsheet shows it, list of cell texts), blank rows
-    skipped. Raises ImportFileError if the file is not a CSV or XLSX it can read."""
+    skipped. Raises ImportFileError if the file is not a CSV or XLSX it can read (an XLSX
+    passes ``check_archive`` first), when it has more than ``IMPORT_MAX_ROWS`` rows, or when
+    reading goes on past ``deadline`` (a ``time.monotonic()`` value; None: no limit)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, deadline: float | None = None):
         if not data.strip(b"\xef\xbb\xbf \t\r\n"):
             raise ImportFileError(_l("The file is empty."))
         self.kind = "xlsx" if data[:4] == XLSX_MAGIC else "csv"
         self._book = None
+        self.deadline = deadline
+        self.max_rows = _limit("IMPORT_MAX_ROWS")
         if self.kind == "xlsx":
             self._open_xlsx(data)
         else:
@@ -206,6 +247,7 @@ class ImportFile:
     def _open_xlsx(self, data: bytes) -> None:
         from openpyxl import load_workbook
 
+        check_archive(data)
         try:
             self._book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             self._sheet = self._book.worksheets[0]
@@ -230,9 +272,23 @@ class ImportFile:
         first = next((line for line in self._text.splitlines() if line.strip()), "")
         self.delimiter = ";" if first.count(";") >= first.count(",") else ","
 
+    def _limits(self, number: int) -> None:
+        """Stop reading (ImportFileError at ``number``) beyond the row limit or the deadline."""
+        if number > self.max_rows:
+            raise ImportFileError(_l("The file has more than %(n)d rows: split it into smaller files.",
+                                     n=self.max_rows), row=number)
+        if self.deadline is not None and number % 100 == 0 and time.monotonic() > self.deadline:
+            raise ImportFileError(_l("Reading the file took too long and was stopped at row %(n)d: split it "
+                                     "into smaller files.", n=number), row=number)
+
     def _raw_rows(self) -> Iterator[tuple[int, list[str]]]:
         if self.kind == "xlsx":
-            for number, values in enumerate(self._sheet.iter_rows(values_only=True), start=1):
+            # The sheet's declared dimension pads every row; a forged one (A1:XFD1048576) must
+            # not make 16,384 cells of each.
+            width = min(self._sheet.max_column or MAX_COLUMNS, MAX_COLUMNS)
+            rows = self._sheet.iter_rows(values_only=True, max_col=width)
+            for number, values in enumerate(rows, start=1):
+                self._limits(number)
                 cells = [_cell_text(v) if not isinstance(v, (dt.datetime, dt.date, dt.time)) else v
                          for v in values]
                 if any(c not in ("", None) for c in cells):
@@ -242,6 +298,7 @@ class ImportFile:
             number = 0
             while True:
                 number += 1
+                self._limits(number)
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -393,7 +450,10 @@ def run(import_id: int) -> DeliveryImport | None:
 def _run(item: DeliveryImport) -> None:
     cooperative = db.session.get(Cooperative, item.cooperative_id)
     user = db.session.get(User, item.created_by_id) if item.created_by_id else None
-    sheet = ImportFile(storage.read(item.storage_key))
+    # Parsing is bounded here, in the job (inline or a worker): IMPORT_MAX_ROWS rows, and
+    # IMPORT_PARSE_SECONDS of wall-clock time for counting and reading them.
+    deadline = time.monotonic() + _limit("IMPORT_PARSE_SECONDS")
+    sheet = ImportFile(storage.read(item.storage_key), deadline=deadline)
     try:
         columns = sheet.header = check_header(sheet.header)
         item.status = DeliveryImport.RUNNING

@@ -49,6 +49,7 @@ from marketplace.services.funder_reports import (
 )
 from marketplace.services.slots import _csv_cell
 from tenants.scoping import TenantScopeError, current_territory_id
+from marketplace.validation import parse_id
 
 SUPPRESSED = f"<{SMALL_CELL}"
 
@@ -119,9 +120,10 @@ def _id_of(model, text, name: str, message) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    row_id = parse_id(text)
+    if row_id is None:
         raise DomainError(message, field=name)
-    found = db.session.execute(select(model.id).where(model.id == int(text))).scalar_one_or_none()
+    found = db.session.execute(select(model.id).where(model.id == row_id)).scalar_one_or_none()
     if found is None:
         raise DomainError(message, field=name)
     return found

@@ -29,6 +29,7 @@ from marketplace.models import (
 from marketplace.models.base import utcnow
 from marketplace.models.catalogue import VERTICALS
 from marketplace.services import DomainError
+from marketplace.validation import parse_id
 
 # Test-only switch: the concurrency test's negative control turns the programme lock off
 # to show that the test can fail. Never change it elsewhere.
@@ -123,11 +124,8 @@ def _lines(value) -> list[str]:
 def _ids(value) -> list[int]:
     out = []
     for v in value or []:
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            continue
-        if 0 < n < 2**31 and n not in out:
+        n = parse_id(v)
+        if n is not None and n not in out:
             out.append(n)
     return out
 

@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from marketplace.extensions import db
 from marketplace.models import Order, Ticket
 from marketplace.models.base import utcnow
+from marketplace.validation import parse_id
 
 LOCAL_TZ = ZoneInfo("Europe/Rome")
 PRODID = "-//Welfare marketplace//Bookings//IT"
@@ -171,17 +172,18 @@ def attachments_for(spec: str) -> list[tuple[str, str, str, bytes]]:
     content). ``order:<id>``: the order's .ics and one QR PNG per valid ticket. Unknown or
     vanished references give none (the e-mail still goes out)."""
     kind, _, ident = (spec or "").partition(":")
-    if kind != "order" or not ident.isdigit():
+    order_id = parse_id(ident)
+    if kind != "order" or order_id is None:
         return []
     from tenants.scoping import territory_scope, unscoped
 
     with unscoped():
         territory_id = db.session.execute(
-            db.select(Order.territory_id).where(Order.id == int(ident))).scalar_one_or_none()
+            db.select(Order.territory_id).where(Order.id == order_id)).scalar_one_or_none()
     if territory_id is None:
         return []
     with territory_scope(territory_id):
-        order = db.session.get(Order, int(ident))
+        order = db.session.get(Order, order_id)
         if order is None:
             return []
         files = [(calendar_filename(order), "text", "calendar", order_calendar(order))]
