@@ -25,7 +25,7 @@ from marketplace.models import (
     Application, ApplicationDocument, Cooperative, Municipality, Programme, Service, Voucher,
 )
 from marketplace.models.catalogue import VERTICALS
-from marketplace.services import DomainError
+from marketplace.services import DomainError, audit
 from marketplace.services import programmes as svc
 
 # Where a service error on a model field is shown when the form names the field otherwise.
@@ -399,6 +399,17 @@ def needs_info(funder, application_id: int):
     return _decide(funder, application_id, svc.NEEDS_INFO)
 
 
+def record_download(application: Application, doc: ApplicationDocument) -> None:
+    """Every download of an application document goes to the audit log (who, when, which
+    document of which application, why: the application's review), committed before the
+    file leaves."""
+    audit.log(current_user, "downloaded", f"document:{doc.id}:application:{application.id}",
+              funder_id=application.programme.funder_id,
+              reason=str(_l("Review of the application (status: %(status)s)",
+                            status=svc.APPLICATION_STATUS_LABELS.get(application.status, application.status))))
+    db.session.commit()
+
+
 @bp.route("/<int:funder_id>/applications/<int:application_id>/documents/<int:document_id>")
 @funder_required
 def document(funder, application_id: int, document_id: int):
@@ -410,6 +421,7 @@ def document(funder, application_id: int, document_id: int):
         data = storage.read(doc.storage_key)
     except (FileNotFoundError, ValueError):
         abort(404)
+    record_download(item, doc)
     response = Response(data, mimetype=doc.content_type or "application/octet-stream")
     filename = doc.filename or f"document-{doc.id}"
     response.headers.set("Content-Disposition", "attachment", filename=filename)
