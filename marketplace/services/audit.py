@@ -82,17 +82,16 @@ def entries(page: int = 1, per_page: int = PAGE_SIZE, funder_id: int | None = No
     ``funder_id``: only the entries about that funder (its officers' page). Otherwise the
     coordinators' page: entries about no funder, every delegation change, and the entries
     about the funders in ``funder_ids`` (those whose applications they may see)."""
-    query = select(AuditEntry)
     if funder_id is not None:
-        query = query.where(AuditEntry.funder_id == funder_id)
+        where = AuditEntry.funder_id == funder_id
     else:
-        query = query.where(or_(AuditEntry.funder_id.is_(None), AuditEntry.action.in_(DELEGATION_ACTIONS),
-                                AuditEntry.funder_id.in_(sorted(funder_ids or ()))))
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        where = or_(AuditEntry.funder_id.is_(None), AuditEntry.action.in_(DELEGATION_ACTIONS),
+                    AuditEntry.funder_id.in_(sorted(funder_ids or ())))
+    total = db.session.execute(select(func.count(AuditEntry.id)).where(where)).scalar_one()
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     rows = db.session.execute(
-        query.options(selectinload(AuditEntry.user))
+        select(AuditEntry).where(where).options(selectinload(AuditEntry.user))
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(per_page).offset((page - 1) * per_page)).scalars().all()
     return list(rows), page, pages
