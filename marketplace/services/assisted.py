@@ -270,6 +270,10 @@ def create_citizen(full_name: str, email: str = "", phone: str = "", locale: str
         # Their account, their data: the holder learns that this desk now books for them.
         send_mail(user.email, "assisted_registered", locale=user.locale or locale, territory=territory,
                   typed_name=full_name)
+    already = db.session.execute(select(DeskRegistration.id).where(DeskRegistration.user_id == user.id)).first()
+    if already is not None:  # registered here before under other details: the desk finds it by those
+        raise DomainError(_l("An account with this e-mail address already exists: search for it."),
+                          field="email" if email else "phone")
     registration = DeskRegistration(user_id=user.id, full_name=full_name, email=email, phone=phone,
                                     registered_by_id=getattr(staff, "id", None))
     db.session.add(registration)
