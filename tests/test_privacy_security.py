@@ -241,7 +241,10 @@ def test_without_a_delegation_a_coordinator_sees_the_funder_listed_and_nothing_e
     assert listing.status_code == 200 and "Comune di Cremona" in listing.get_data(as_text=True)
     home = coordinator.get(f"{funding.base}/")
     assert home.status_code == 200
-    assert "Invite an officer" not in home.get_data(as_text=True)  # the funder has its officers
+    home_page = home.get_data(as_text=True)
+    assert "Invite an officer" not in home_page  # the funder has its officers
+    assert f"{funding.base}/dashboard" not in home_page and "New programme" not in home_page
+    assert "has not delegated its data" in home_page
     for url in (funding.dashboard, f"{funding.dashboard}.csv", funding.statement, funding.queue,
                 funding.application, funding.document, f"{funding.base}/programmes/{funding.programme.id}/"):
         assert coordinator.get(url).status_code == 403, url
@@ -285,6 +288,8 @@ def test_read_then_review_then_revoked(app, db, funding):
     assert coordinator.get(funding.dashboard).status_code == 403
 
     assert _delegate(officer, funding, "read").status_code == 302
+    home = coordinator.get(f"{funding.base}/").get_data(as_text=True)
+    assert f"{funding.base}/dashboard" in home and "New programme" not in home
     assert coordinator.get(funding.dashboard).status_code == 200
     assert coordinator.get(f"{funding.dashboard}.csv").status_code == 200
     assert coordinator.get(funding.statement).status_code == 200
