@@ -71,7 +71,7 @@ def _lookup_limit() -> str:
 
 def _per_user() -> str:
     """Look-ups are counted per operator (whatever their address), across both desks."""
-    return f"user:{current_user.get_id()}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
 
 
 # Finding and registering citizens are one budget per operator: both tell something about an address.
