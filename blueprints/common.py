@@ -12,7 +12,9 @@ from marketplace import storage
 from marketplace.extensions import db
 from tenants.resolution import public_path
 from marketplace.services import DomainError
-from marketplace.services.authz import is_coordinator, is_help_desk, may_manage_funder, staff_cooperative_ids
+from marketplace.services.authz import (
+    FUNDER_REVIEW, funder_access, is_coordinator, is_help_desk, may_manage_funder, staff_cooperative_ids,
+)
 
 
 def login_required_here(view):
@@ -85,9 +87,16 @@ def staff_required(view):
     return wrapper
 
 
-def funder_required(view):
-    """Officers of the funder ``funder_id`` in this territory, or its coordinators; 404 if
-    the funder is not here. Passes ``funder`` and sets ``g.funder``."""
+def funder_required(view=None, *, level: str = FUNDER_REVIEW):
+    """Officers of the funder ``funder_id`` in this territory, or its coordinators (and
+    platform operators) as far as the funder delegated to them: ``level`` is the least of
+    ``authz.FUNDER_LEVELS`` the view needs (by default everything an officer does). 404 if
+    the funder is not here, 403 without the level. Passes ``funder``, sets ``g.funder`` and
+    ``g.funder_access`` (what the user holds, for the templates' links).
+
+    Use bare (``@funder_required``) or with a level (``@funder_required(level=FUNDER_READ)``)."""
+    if view is None:
+        return functools.partial(funder_required, level=level)
 
     @functools.wraps(view)
     @login_required_here
@@ -95,9 +104,10 @@ def funder_required(view):
         from marketplace.models import Funder
 
         funder = get_or_404(Funder, funder_id)
-        if not (may_manage_funder(funder.id) or current_user.is_platform_admin):
+        if not may_manage_funder(funder.id, level=level):
             abort(403)
         g.funder = funder
+        g.funder_access = funder_access(funder.id)
         return view(*args, funder=funder, **kwargs)
 
     return wrapper

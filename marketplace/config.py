@@ -150,6 +150,8 @@ class Config:
     ACCOUNT_MAIL_RATE_LIMIT = os.environ.get("ACCOUNT_MAIL_RATE_LIMIT", "5 per hour")
     CHECKOUT_RATE_LIMIT = os.environ.get("CHECKOUT_RATE_LIMIT", "20 per minute;200 per hour")
     SURVEY_RATE_LIMIT = os.environ.get("SURVEY_RATE_LIMIT", "20 per minute;200 per hour")
+    # Citizen look-ups (and registrations) at help desks and cooperative counters, per operator.
+    LOOKUP_RATE_LIMIT = os.environ.get("LOOKUP_RATE_LIMIT", "30 per minute;300 per hour")
     BOOKING_HOLD_SECONDS = int(os.environ.get("BOOKING_HOLD_SECONDS", str(15 * 60)))
 
     MAIL_FROM = os.environ.get("MAIL_FROM", "Welfare Marketplace <no-reply@localhost>")

@@ -1,6 +1,7 @@
 """Demo funding for `flask seed-demo`: in each territory a municipality with a voucher
 programme (applications in every status, vouchers issued, printed codes for the help desk),
-an employer with welfare credits (some for citizen@demo.test), and their officers' logins.
+an employer with welfare credits (some for citizen@demo.test), and their officers' logins. The
+municipality delegates "read aggregates" to the territory's coordinators.
 
 Run inside the territory's scope; skipped when the territory already has funders. Money
 goes through the ledger (credit loads) like everything else; vouchers are issued within
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from marketplace import storage
 from marketplace.extensions import db
 from marketplace.models import (
-    Application, ApplicationDocument, Employee, Funder, LedgerEntry, Membership, Municipality, Programme,
-    Territory, User, Voucher, WelfareCredit,
+    Application, ApplicationDocument, Employee, Funder, FunderDelegation, LedgerEntry, Membership, Municipality,
+    Programme, Territory, User, Voucher, WelfareCredit,
 )
 from marketplace.models.base import utcnow
 from payments import ledger
@@ -105,6 +106,10 @@ def seed_funding(territory: Territory, make_user) -> list[tuple[str, str]]:
     db.session.flush()
     _funder_membership(territory, officer, municipality)
     _funder_membership(territory, hr, employer)
+    # The municipality lets the territory's coordinators see its aggregates (dashboard,
+    # statements); its applications stay with its officers. The employer delegates nothing.
+    db.session.add(FunderDelegation(territory_id=territory.id, funder_id=municipality.id,
+                                    level=FunderDelegation.READ, granted_by_id=officer.id, granted_at=now))
     towns = db.session.execute(select(Municipality).order_by(Municipality.id).limit(8)).scalars().all()
     programme = Programme(
         territory_id=territory.id, funder_id=municipality.id, status=Programme.OPEN,

@@ -143,6 +143,12 @@ class Factory:
                               funder_id=funder.id))
         return user
 
+    def delegation(self, funder, level: str = "review", **kw):
+        """The funder's delegation of ``level`` ("read" or "review") to its territory's coordinators."""
+        from marketplace.models import FunderDelegation
+
+        return self._save(FunderDelegation(territory_id=funder.territory_id, funder_id=funder.id, level=level, **kw))
+
     def programme(self, funder, **kw):
         """An open programme of ``funder``: 1,000 EUR budget, 100 EUR fixed vouchers, valid and
         open for applications from a month ago to a month from now, for any service."""

@@ -19,7 +19,7 @@ from tests.conftest import login, post
 @pytest.fixture
 def desk(app, make):
     """A territory with a cooperative's free and paid dates, a help-desk operator and a
-    citizen who already has an account."""
+    citizen who already has an account and is known in the territory."""
     territory = make.territory("pianura")
     coop = make.cooperative(territory, name="Cooperativa Girasole")
     service = make.service(coop, status="published", title="Visita al museo")
@@ -28,6 +28,9 @@ def desk(app, make):
     operator = make.user(email="sportello@pianura.example", full_name="Paola Sportello", locale="en")
     make.membership(territory, operator, Membership.HELP_DESK)
     citizen = make.user(email="Mario.Rossi@example.org", full_name="Mario Rossi", phone="333 123 4567")
+    # Known in this territory (the cooperative serves him): desks may find him. An account with no
+    # record here is not found (tests/test_privacy_security.py).
+    make.beneficiary(coop, user_id=citizen.id)
     free_type, = _type_ids(app, free)
     paid_types = _type_ids(app, paid)
     return SimpleNamespace(territory=territory, coop=coop, service=service, free=free, paid=paid,

@@ -105,6 +105,9 @@ def world(make):
         objs = objects[territory.slug]
         objs["funder"] = funder = make.funder(territory, name=f"Comune {territory.slug}")
         objs["employer"] = employer = make.funder(territory, kind="employer", name=f"Azienda {territory.slug}")
+        for own in (funder, employer):  # an officer too: the funders' own pages (delegation, audit log)
+            make._save(Membership(territory_id=territory.id, user_id=user.id, role=Membership.FUNDER,
+                                  funder_id=own.id))
         objs["funder_invitation"] = make._save(Invitation(
             territory_id=territory.id, email=f"officer@{territory.slug}.example", role=Membership.FUNDER,
             funder_id=funder.id, token_hash=f"{territory.slug:0<64}"[:64], expires_at=utcnow() + dt.timedelta(days=7)))

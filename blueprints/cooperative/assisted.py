@@ -9,12 +9,14 @@ from blueprints.helpdesk import views
 
 @bp.route("/<int:coop_id>/assisted/", methods=["GET", "POST"])
 @staff_required
+@views.lookup_limit
 def assisted_index(cooperative):
     return views.index(views.cooperative_desk(cooperative))
 
 
 @bp.route("/<int:coop_id>/assisted/citizens/new", methods=["POST"])
 @staff_required
+@views.lookup_limit
 def assisted_new_citizen(cooperative):
     return views.new_citizen(views.cooperative_desk(cooperative))
 

@@ -15,6 +15,7 @@ from blueprints.coordinator.routes import bp
 from marketplace.extensions import db
 from marketplace.models import OutcomeIndicator
 from marketplace.services import DomainError, audit, indicators
+from marketplace.services.authz import review_delegated_funder_ids
 
 
 class IndicatorForm(FlaskForm):
@@ -105,9 +106,11 @@ def indicator_active(indicator_id: int):
 @bp.route("/audit")
 @coordinator_required
 def audit_log():
-    rows, page, pages = audit.entries(page_arg())
+    # Entries about a funder's applications only where the funder delegated their review.
+    rows, page, pages = audit.entries(page_arg(), funder_ids=review_delegated_funder_ids())
     response = Response(render_template("coordinator/audit.html", rows=rows, page=page, pages=pages,
                                         actions=audit.ACTION_LABELS, describe=audit.describe,
-                                        cooperatives=audit.cooperative_names(rows)))
+                                        cooperatives=audit.cooperative_names(rows),
+                                        funders=audit.funder_names(rows)))
     response.headers["Cache-Control"] = "no-store"
     return response

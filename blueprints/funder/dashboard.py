@@ -1,5 +1,5 @@
 """Funders' area: the dashboard of a funder's money at work, its CSV / XLSX exports and the
-period statement (PDF). Routes registered on ``blueprints.funder.routes.bp``; every figure is
+period statement (PDF): aggregates, open to coordinators the funder delegated "read" to. Routes registered on ``blueprints.funder.routes.bp``; every figure is
 computed now by ``marketplace.services.funder_reports`` (no cache)."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Response, render_template, request
 from blueprints.common import funder_required, private_download
 from blueprints.funder.routes import bp
 from marketplace.services import DomainError, funder_reports
+from marketplace.services.authz import FUNDER_READ
 from marketplace.services.funders import FUNDER_KIND_LABELS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,7 +36,7 @@ def _name(funder, date_from, date_to, suffix: str) -> str:
 
 
 @bp.route("/<int:funder_id>/dashboard")
-@funder_required
+@funder_required(level=FUNDER_READ)
 def dashboard(funder):
     try:
         date_from, date_to = _period()
@@ -50,7 +51,7 @@ def dashboard(funder):
 
 
 @bp.route("/<int:funder_id>/dashboard.csv")
-@funder_required
+@funder_required(level=FUNDER_READ)
 def dashboard_csv(funder):
     try:
         date_from, date_to = _period()
@@ -63,7 +64,7 @@ def dashboard_csv(funder):
 
 
 @bp.route("/<int:funder_id>/dashboard.xlsx")
-@funder_required
+@funder_required(level=FUNDER_READ)
 def dashboard_xlsx(funder):
     try:
         date_from, date_to = _period()
@@ -74,7 +75,7 @@ def dashboard_xlsx(funder):
 
 
 @bp.route("/<int:funder_id>/statement.pdf")
-@funder_required
+@funder_required(level=FUNDER_READ)
 def statement_pdf(funder):
     try:
         date_from, date_to = _period()

@@ -5,8 +5,9 @@ blueprints.funder.routes.bp, under ``/t/<territory>/funders``).
 - ``/<funder_id>/credits``: load credit for one employee or from a CSV, the credits,
   spend per category and totals.
 
-Every route: officers of that employer or coordinators (``funder_required``: another
-territory's funder is 404, anyone else 403); a funder that is not an employer is 404.
+Every route: officers of that employer, or coordinators it delegated "review" to
+(``funder_required``: another territory's funder is 404, anyone else 403); a funder that is
+not an employer is 404.
 """
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ from blueprints.funder.routes import bp
 from marketplace.extensions import db
 from marketplace.models import Funder, Invitation, Programme
 from marketplace.services import DomainError, funders as funders_service, invitations
-from marketplace.services.authz import funder_ids_here, is_coordinator
+from marketplace.services.authz import (
+    FUNDER_OFFICER, FUNDER_SETUP, funder_has_officers, funder_ids_here, is_coordinator, may_manage_funder,
+)
 from marketplace.services.funders import FUNDER_KIND_LABELS
 
 
@@ -27,7 +29,8 @@ def has_endpoint(name: str) -> bool:
 
 
 def manageable_funders() -> list[Funder]:
-    """Every funder of the territory for coordinators; officers see only their own."""
+    """Every funder of the territory for coordinators (what each lets them open is up to
+    its delegation: ``authz.funder_access``); officers see only their own."""
     query = select(Funder).order_by(Funder.name)
     if not (is_coordinator() or current_user.is_platform_admin):
         ids = funder_ids_here()
@@ -107,14 +110,35 @@ def _home_page(funder: Funder, invite_form=None, code: int = 200):
 
 
 @bp.route("/<int:funder_id>/")
-@funder_required
+@funder_required(level=FUNDER_SETUP)
 def home(funder):
     return _home_page(funder)
 
 
+def _may_invite(funder) -> bool:
+    """The funder's officers invite colleagues; the coordination invites the first officers
+    of a funder it set up (and again should every officer leave), never later ones: that
+    would let it make itself an officer without the funder's delegation."""
+    return may_manage_funder(funder.id, level=FUNDER_OFFICER) or not funder_has_officers(funder.id)
+
+
+@bp.app_template_global("funder_may")
+def funder_may(level: str) -> bool:
+    """In the funders' area: whether the user holds ``level`` (an ``authz.FUNDER_LEVELS``
+    name) on the funder of the page, to show only the links they may follow."""
+    funder = g.get("funder")
+    if funder is None:
+        return False
+    if level == "invite":
+        return _may_invite(funder)
+    return may_manage_funder(funder.id, level=level)
+
+
 @bp.route("/<int:funder_id>/officers", methods=["POST"])
-@funder_required
+@funder_required(level=FUNDER_SETUP)
 def invite_officer(funder):
+    if not _may_invite(funder):
+        abort(403)
     form = InvitePersonForm()
     if form.validate_on_submit():
         try:
@@ -130,8 +154,10 @@ def invite_officer(funder):
 
 
 @bp.route("/<int:funder_id>/invitations/<int:invitation_id>/revoke", methods=["POST"])
-@funder_required
+@funder_required(level=FUNDER_SETUP)
 def revoke_invitation(funder, invitation_id: int):
+    if not _may_invite(funder):
+        abort(403)
     invitation = get_or_404(Invitation, invitation_id)
     if invitation.funder_id != funder.id:
         abort(404)

@@ -25,7 +25,7 @@ from marketplace.models import (
     Application, ApplicationDocument, Cooperative, Municipality, Programme, Service, Voucher,
 )
 from marketplace.models.catalogue import VERTICALS
-from marketplace.services import DomainError
+from marketplace.services import DomainError, audit
 from marketplace.services import programmes as svc
 from marketplace.validation import DB_INT_MAX, parse_id, parse_int
 
@@ -398,6 +398,17 @@ def needs_info(funder, application_id: int):
     return _decide(funder, application_id, svc.NEEDS_INFO)
 
 
+def record_download(application: Application, doc: ApplicationDocument) -> None:
+    """Every download of an application document goes to the audit log (who, when, which
+    document of which application, why: the application's review), committed before the
+    file leaves."""
+    audit.log(current_user, "downloaded", f"document:{doc.id}:application:{application.id}",
+              funder_id=application.programme.funder_id,
+              reason=str(_l("Review of the application (status: %(status)s)",
+                            status=svc.APPLICATION_STATUS_LABELS.get(application.status, application.status))))
+    db.session.commit()
+
+
 @bp.route("/<int:funder_id>/applications/<int:application_id>/documents/<int:document_id>")
 @funder_required
 def document(funder, application_id: int, document_id: int):
@@ -409,6 +420,7 @@ def document(funder, application_id: int, document_id: int):
         data = storage.read(doc.storage_key)
     except (FileNotFoundError, ValueError):
         abort(404)
+    record_download(item, doc)
     return private_download(data, doc.filename or f"document-{doc.id}")
 
 

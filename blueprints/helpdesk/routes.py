@@ -12,12 +12,14 @@ bp = Blueprint("helpdesk", __name__)
 
 @bp.route("/", methods=["GET", "POST"])
 @help_desk_required
+@views.lookup_limit
 def index():
     return views.index(views.help_desk())
 
 
 @bp.route("/citizens/new", methods=["POST"])
 @help_desk_required
+@views.lookup_limit
 def new_citizen():
     return views.new_citizen(views.help_desk())
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.common import ActionForm, form_error, get_or_404
 from blueprints.helpdesk.forms import AssistedBookForm, FindCitizenForm, NewCitizenForm
-from marketplace.extensions import db
+from marketplace.extensions import db, limiter
 from marketplace.models import Cooperative, Order, Slot, User
 from marketplace.formatting import money
 from marketplace.services import DomainError, assisted, booking, checkout, policy, tickets
@@ -50,17 +51,33 @@ def cooperative_desk(cooperative: Cooperative) -> Desk:
 
 # Citizens the operator found or created in this session: the only ones the booking pages
 # accept, so an account id typed into a URL cannot be booked for (or looked at).
-def _remember(users: list[User]) -> None:
-    ids = [u.id for u in users] + [i for i in session.get(SESSION_KEY, []) if i not in {u.id for u in users}]
+def _remember(citizens) -> None:
+    ids = [c.id for c in citizens] + [i for i in session.get(SESSION_KEY, []) if i not in {c.id for c in citizens}]
     session[SESSION_KEY] = ids[:REMEMBERED]
 
 
-def _citizen() -> User | None:
+def _citizen() -> tuple[User, assisted.DeskCitizen] | tuple[None, None]:
+    """The account being booked for and what the desk may see of it (``as_seen_by_desk``)."""
     citizen_id = parse_id(request.args.get("citizen"))
     if citizen_id is None or citizen_id not in session.get(SESSION_KEY, []):
-        return None
+        return None, None
     user = db.session.get(User, citizen_id)
-    return user if user is not None and user.deleted_at is None else None
+    seen = assisted.as_seen_by_desk(user)
+    return (user, seen) if seen is not None else (None, None)
+
+
+def _lookup_limit() -> str:
+    return current_app.config.get("LOOKUP_RATE_LIMIT", "30 per minute;300 per hour")
+
+
+def _per_user() -> str:
+    """Look-ups are counted per operator (whatever their address), across both desks."""
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{get_remote_address()}"
+
+
+# Finding and registering citizens are one budget per operator: both tell something about an address.
+lookup_limit = limiter.shared_limit(_lookup_limit, scope="citizen-lookup", key_func=_per_user,
+                                    methods=["POST"])
 
 
 def _find_page(desk: Desk, find_form=None, new_form=None, results=None, searched=False, code=200):
@@ -78,6 +95,8 @@ def index(desk: Desk):
             return _find_page(desk, find_form=find_form, code=422)
         contact = find_form.contact.data.strip()
         results = assisted.find_citizens(contact)
+        assisted.audit_lookup(current_user, contact, len(results), desk.cooperative)
+        db.session.commit()
         _remember(results)
         new_form = NewCitizenForm(prefix="new", formdata=None)
         if "@" in contact:
@@ -92,25 +111,27 @@ def new_citizen(desk: Desk):
     form = NewCitizenForm(prefix="new")
     if form.validate_on_submit():
         try:
-            user = assisted.create_citizen(form.full_name.data, form.email.data, form.phone.data,
-                                           form.language.data, territory=g.territory)
+            citizen = assisted.create_citizen(form.full_name.data, form.email.data, form.phone.data,
+                                              form.language.data, territory=g.territory,
+                                              staff=current_user._get_current_object())
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
         else:
             db.session.commit()
-            _remember([user])
-            if user.has_email:
-                flash(_("Account created: %(name)s will receive an e-mail to choose a password.",
-                        name=user.display_name), "success")
+            _remember([citizen])
+            # The same words whether the address had an account or not: registering tells nothing.
+            if citizen.has_email:
+                flash(_("%(name)s is registered at this desk: we sent them an e-mail about it.",
+                        name=citizen.display_name), "success")
             else:
-                flash(_("Account created for %(name)s.", name=user.display_name), "success")
-            return redirect(desk.url("services", citizen=user.id))
+                flash(_("%(name)s is registered at this desk.", name=citizen.display_name), "success")
+            return redirect(desk.url("services", citizen=citizen.id))
     return _find_page(desk, new_form=form, code=422)
 
 
 def services(desk: Desk):
-    citizen = _citizen()
+    _user, citizen = _citizen()
     if citizen is None:
         flash(_("First find or create the citizen you are booking for."), "warning")
         return redirect(desk.url("index"))
@@ -125,7 +146,7 @@ def book(desk: Desk, slot_id: int):
         service = assisted.check_bookable(slot, desk.cooperative)
     except DomainError:
         abort(404)
-    citizen = _citizen()
+    account, citizen = _citizen()
     if citizen is None:
         flash(_("First find or create the citizen you are booking for."), "warning")
         return redirect(desk.url("index"))
@@ -146,7 +167,7 @@ def book(desk: Desk, slot_id: int):
         names = [n.strip() for n in request.form.getlist("participant")]
         if not form.form_errors:
             try:
-                order = assisted.book_for(slot, quantities, citizen, current_user._get_current_object(),
+                order = assisted.book_for(slot, quantities, account, current_user._get_current_object(),
                                           desk.channel, consent=bool(form.consent.data),
                                           participants=[n for n in names if n], payment=form.payment.data,
                                           voucher_code=form.voucher_code.data or "",
@@ -177,7 +198,7 @@ def _order(desk: Desk, code: str) -> Order:
 def confirmation(desk: Desk, code: str):
     """A printable confirmation to hand to the citizen, and the way to cancel it for them."""
     order = _order(desk, code)
-    citizen = db.session.get(User, order.user_id) if order.user_id else None
+    citizen = assisted.as_seen_by_desk(db.session.get(User, order.user_id)) if order.user_id else None
     return render_template("helpdesk/confirmation.html", desk=desk, order=order, citizen=citizen,
                            place=tickets.location_text(tickets.slot_location(order.tickets[0].slot)) if order.tickets else "",
                            quote=policy.quote(order), form=ActionForm())

@@ -16,6 +16,7 @@ from marketplace.models.delivery import (
 from marketplace.models.funding import (
     Application, ApplicationDocument, Employee, Funder, Programme, Voucher, WelfareCredit,
 )
+from marketplace.models.privacy import DeskRegistration, FunderDelegation
 from marketplace.models.catalogue import (
     Category, ChangeRecord, Municipality, PriceBand, Service, ServiceArea, ServiceImage,
     ServiceLocation,
@@ -24,6 +25,8 @@ from marketplace.models.catalogue import (
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "DeskRegistration",
+    "FunderDelegation",
     "Beneficiary",
     "DeliveryImport",
     "DeliveryRecord",

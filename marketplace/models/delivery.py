@@ -243,7 +243,8 @@ class ApiToken(TenantMixin, db.Model):
 
 
 class AuditEntry(TenantMixin, db.Model):
-    """Who viewed or exported beneficiary-level data, and when (coordinators read it)."""
+    """Who viewed or exported personal data (beneficiaries, application documents, citizen
+    look-ups), decided an application or changed a delegation, when, and why."""
 
     __tablename__ = "audit_entry"
 
@@ -252,6 +253,10 @@ class AuditEntry(TenantMixin, db.Model):
     action: Mapped[str] = mapped_column(sa.String(40))      # viewed / exported / imported ...
     subject: Mapped[str] = mapped_column(sa.String(200))    # what (e.g. "beneficiaries of cooperative 3")
     cooperative_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cooperative.id", ondelete="SET NULL"))
+    # The funder whose data this is about (documents, decisions, delegations), if any.
+    funder_id: Mapped[int | None] = mapped_column(sa.ForeignKey("funder.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")    # why, as the person gave it
+    detail: Mapped[str] = mapped_column(sa.String(255), default="", server_default="")  # e.g. found / not found
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     user = relationship("User")

@@ -8,18 +8,25 @@ only if the transaction commits.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
+from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from marketplace.extensions import db
-from marketplace.models import AccountToken, Cooperative, Order, Service, Slot, User
+from marketplace.models import (
+    AccountToken, Application, Beneficiary, Cooperative, DeskRegistration, Employee, Membership, Order,
+    Service, ServiceRequest, Slot, User, Voucher, WaitlistEntry,
+)
 from marketplace.models.base import utcnow
 from marketplace.services import DomainError, booking, checkout
 from marketplace.services.accounts import _issue, find_user_by_email, normalise_email
 from marketplace.services.mail import external_url, send_mail
+from tenants.scoping import current_territory_id, unscoped
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+\d{6,15}$")
@@ -48,9 +55,30 @@ def _stored_phone():
     return column
 
 
-def find_citizens(contact: str) -> list[User]:
-    """Accounts whose e-mail (case-insensitive) or phone (normalised) is exactly ``contact``.
-    Several people may share a phone (a family): all are returned, at most ten."""
+@dataclass(frozen=True)
+class DeskCitizen:
+    """A citizen as a desk of this territory sees them. For an account related to the
+    territory by its own records (see ``_related_here``): the account's name, e-mail and
+    phone. For a citizen known here only because a desk registered them: what the citizen
+    gave the desk (a ``DeskRegistration``), never the account's own data."""
+
+    id: int
+    full_name: str
+    email: str  # "" when there is none
+    phone: str
+
+    @property
+    def has_email(self) -> bool:
+        return bool(self.email) and not self.email.endswith(".invalid")
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or (self.email if self.has_email else self.phone) or str(_l("(no name)"))
+
+
+def _accounts_matching(contact: str) -> list[User]:
+    """Accounts whose e-mail (case-insensitive) or phone (normalised) is exactly ``contact``,
+    at most ten; whether a desk may see them is for ``find_citizens`` to say."""
     contact = (contact or "").strip()
     if not contact:
         return []
@@ -69,13 +97,135 @@ def find_citizens(contact: str) -> list[User]:
     ).scalars())
 
 
+def _hidden_everywhere(users: list[User]) -> set[int]:
+    """Accounts no desk is ever shown: platform operators and whoever holds a role
+    (coordinator, staff, help desk, funder officer) in another territory."""
+    hidden = {u.id for u in users if u.is_platform_admin}
+    ids = [u.id for u in users if u.id not in hidden]
+    here = current_territory_id()
+    if ids:
+        with unscoped():  # memberships of other territories, filtered explicitly
+            hidden |= set(db.session.execute(select(Membership.user_id).where(
+                Membership.user_id.in_(ids), Membership.territory_id != here)).scalars())
+    return hidden
+
+
+def _related_here(ids: set[int]) -> set[int]:
+    """Of ``ids``, the accounts with a record of their own in the territory in scope: a role,
+    a booking they made themselves, a waiting list, a request, an application, a voucher,
+    an employee record, a beneficiary record. Bookings a desk made for them do not count:
+    those show what the desk was given (``DeskRegistration``)."""
+    if not ids:
+        return set()
+    found: set[int] = set()
+    for column, extra in (
+        (Membership.user_id, None), (Order.user_id, Order.booked_by_id.is_(None)),
+        (WaitlistEntry.user_id, None), (ServiceRequest.user_id, None), (Application.user_id, None),
+        (Voucher.holder_id, None), (Employee.user_id, None), (Beneficiary.user_id, None),
+    ):
+        rest = sorted(ids - found)
+        if not rest:
+            break
+        query = select(column).where(column.in_(rest))
+        if extra is not None:
+            query = query.where(extra)
+        found |= set(db.session.execute(query.distinct()).scalars())
+    return found
+
+
+def _registrations_matching(contact: str) -> list[DeskRegistration]:
+    contact = (contact or "").strip()
+    if "@" in contact:
+        query = select(DeskRegistration).where(DeskRegistration.email == normalise_email(contact))
+    else:
+        phone = normalise_phone(contact)
+        if not phone:
+            return []
+        query = select(DeskRegistration).where(DeskRegistration.phone == phone)
+    return list(db.session.execute(query.order_by(DeskRegistration.full_name, DeskRegistration.id).limit(10))
+                .scalars())
+
+
+def find_citizens(contact: str) -> list[DeskCitizen]:
+    """The citizens of the territory in scope whose e-mail or phone is exactly ``contact``, as
+    a desk may see them (several may share a phone: a family; at most ten).
+
+    An account is found with its own data only if it has a record of its own in this
+    territory (``_related_here``), and with what the desk was given if a desk of this
+    territory registered it (``DeskRegistration``). Any other account — one that only
+    exists elsewhere, a platform operator, anyone holding a role in another territory —
+    is not found, exactly as if there were none."""
+    accounts = _accounts_matching(contact)
+    hidden = _hidden_everywhere(accounts)
+    related = _related_here({u.id for u in accounts} - hidden)
+    shown = {u.id: DeskCitizen(u.id, u.full_name, u.email if u.has_email else "", u.phone)
+             for u in accounts if u.id in related}
+    for registration in _registrations_matching(contact):
+        if registration.user_id not in shown:
+            shown[registration.user_id] = _from_registration(registration)
+    live = set(db.session.execute(select(User.id).where(User.id.in_(sorted(shown)), User.deleted_at.is_(None)))
+               .scalars()) if shown else set()
+    return sorted((c for c in shown.values() if c.id in live), key=lambda c: (c.full_name, c.id))[:10]
+
+
+def _from_registration(registration: DeskRegistration) -> DeskCitizen:
+    return DeskCitizen(registration.user_id, registration.full_name, registration.email, registration.phone)
+
+
+def as_seen_by_desk(user: User | None) -> DeskCitizen | None:
+    """``user`` as a desk of this territory may see them (see ``find_citizens``), or None
+    when the desk may not see them at all."""
+    if user is None or user.deleted_at is not None:
+        return None
+    if user.id not in _hidden_everywhere([user]) and _related_here({user.id}):
+        return DeskCitizen(user.id, user.full_name, user.email if user.has_email else "", user.phone)
+    registration = db.session.execute(select(DeskRegistration).where(DeskRegistration.user_id == user.id)
+                                      ).scalar_one_or_none()
+    return _from_registration(registration) if registration is not None else None
+
+
+def lookup_fingerprint(contact: str) -> tuple[str, str]:
+    """What the audit log keeps of a searched e-mail or phone: a masked form a person can
+    read (``m•••@e•••.org``, ``+39•••••67``) and a keyed hash (HMAC-SHA256 with the app's
+    secret, normalised value) that can be matched against a known value, never reversed."""
+    contact = (contact or "").strip()
+    if "@" in contact:
+        value = normalise_email(contact)
+        local, _sep, domain = value.partition("@")
+        name, _dot, tld = domain.rpartition(".")
+        masked = f"{local[:1]}•••@{(name or tld)[:1]}•••" + (f".{tld}" if name else "")
+    else:
+        value = normalise_phone(contact) or re.sub(r"\s", "", contact)
+        masked = (value[:3] + "•" * max(0, len(value) - 5) + value[-2:]) if len(value) > 5 else "•" * len(value)
+    key = str(current_app.config.get("SECRET_KEY") or "").encode()
+    digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return masked[:80], digest
+
+
+def audit_lookup(staff: User, contact: str, found: int, cooperative: Cooperative | None = None) -> None:
+    """Write a citizen look-up to the audit log: who, when, the searched value masked and
+    hashed (never in clear) and how many citizens were shown. The caller commits."""
+    from marketplace.services import audit
+
+    masked, digest = lookup_fingerprint(contact)
+    audit.log(staff, "looked_up", f"citizen-lookup:{masked}",
+              cooperative_id=cooperative.id if cooperative is not None else None,
+              detail=f"{'found' if found else 'not found'} ({found}); hmac-sha256:{digest}")
+
+
 def create_citizen(full_name: str, email: str = "", phone: str = "", locale: str = "it",
-                   territory=None) -> User:
-    """An account for a citizen who is not online. It has no usable password; with an
-    e-mail address the citizen is sent a link to choose one. With a phone only, the
-    account gets a unique placeholder address under ``User.NO_EMAIL_DOMAIN`` (the e-mail
-    column is required and unique) and nothing is ever e-mailed to it. Raises DomainError
-    for bad input or when the e-mail or phone already belongs to an account."""
+                   territory=None, staff: User | None = None) -> DeskCitizen:
+    """Register a citizen who is not online at this territory's desk, and return them as
+    the desk sees them. Raises DomainError for bad input or when a desk of this territory
+    can already find the e-mail or phone (then: search for it).
+
+    Without an account for the address: a new account, with no usable password; with an
+    e-mail address the citizen is sent a link to choose one. With a phone only, the account
+    gets a unique placeholder address under ``User.NO_EMAIL_DOMAIN`` and nothing is ever
+    e-mailed to it. When the address already has an account the desk may not see, the
+    desk books on that account all the same, but sees only what it typed here; the account
+    holder is told by e-mail. The desk's answer is the same either way, so registering
+    never tells whether an address has an account."""
     full_name = (full_name or "").strip()
     email = normalise_email(email)
     raw_phone = (phone or "").strip()
@@ -99,20 +249,36 @@ def create_citizen(full_name: str, email: str = "", phone: str = "", locale: str
         # With an e-mail a shared phone is fine (a family); without one the phone is the only key.
         raise DomainError(_l("An account with this phone number already exists: search for it."),
                           field="phone")
-    user = User(email=email or f"tel{phone[1:]}@{User.NO_EMAIL_DOMAIN}", full_name=full_name,
-                phone=phone, locale=locale, password_hash="")
-    db.session.add(user)
+    address = email or f"tel{phone[1:]}@{User.NO_EMAIL_DOMAIN}"
+    user = find_user_by_email(address)
+    if user is not None and user.deleted_at is not None:
+        raise DomainError(_l("This address cannot be used: ask the citizen for another one."), field="email")
+    if user is None:
+        user = User(email=address, full_name=full_name, phone=phone, locale=locale, password_hash="")
+        db.session.add(user)
+        db.session.flush()
+        if email:
+            # A reset token is what "choose a password" needs; valid as long as a confirmation.
+            raw = _issue(user, AccountToken.RESET, current_app.config["TOKEN_TTL_CONFIRM"])
+            values = {"token": raw}
+            if territory is not None:
+                values["territory"] = territory.slug
+            send_mail(user.email, "assisted_welcome", locale=user.locale, territory=territory, user=user,
+                      link=external_url("account.reset_password", **values),
+                      hours=current_app.config["TOKEN_TTL_CONFIRM"] // 3600)
+    elif user.has_email:
+        # Their account, their data: the holder learns that this desk now books for them.
+        send_mail(user.email, "assisted_registered", locale=user.locale or locale, territory=territory,
+                  typed_name=full_name)
+    already = db.session.execute(select(DeskRegistration.id).where(DeskRegistration.user_id == user.id)).first()
+    if already is not None:  # registered here before under other details: the desk finds it by those
+        raise DomainError(_l("An account with this e-mail address already exists: search for it."),
+                          field="email" if email else "phone")
+    registration = DeskRegistration(user_id=user.id, full_name=full_name, email=email, phone=phone,
+                                    registered_by_id=getattr(staff, "id", None))
+    db.session.add(registration)
     db.session.flush()
-    if email:
-        # A reset token is what "choose a password" needs; valid as long as a confirmation.
-        raw = _issue(user, AccountToken.RESET, current_app.config["TOKEN_TTL_CONFIRM"])
-        values = {"token": raw}
-        if territory is not None:
-            values["territory"] = territory.slug
-        send_mail(user.email, "assisted_welcome", locale=user.locale, territory=territory, user=user,
-                  link=external_url("account.reset_password", **values),
-                  hours=current_app.config["TOKEN_TTL_CONFIRM"] // 3600)
-    return user
+    return _from_registration(registration)
 
 
 def bookable_services(cooperative: Cooperative | None = None) -> list[Service]:
@@ -238,6 +404,6 @@ def may_see(order: Order, staff: User, channel: str, cooperative: Cooperative | 
     return any(t.slot.service.cooperative_id == cooperative.id for t in order.tickets)
 
 
-__all__ = ["PAY_AT_DESK", "PAY_BY_LINK", "book_for", "bookable_services", "bookings_by", "check_bookable",
+__all__ = ["DeskCitizen", "PAY_AT_DESK", "PAY_BY_LINK", "as_seen_by_desk", "audit_lookup", "book_for", "bookable_services", "bookings_by", "check_bookable",
            "confirmation_mail", "create_citizen", "find_citizens", "may_see", "normalise_phone",
            "upcoming_slots"]

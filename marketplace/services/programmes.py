@@ -609,8 +609,8 @@ def decide(application: Application, officer: User, action: str, message: str = 
     for more information. The application row is locked and re-read first: a decision
     taken meanwhile by another officer (or a page showing an older status,
     ``seen_status``) raises AlreadyDecided. A budget refusal raises BudgetExhausted and
-    the caller's rollback leaves the application as it was. The applicant is e-mailed.
-    The caller commits."""
+    the caller's rollback leaves the application as it was. The applicant is e-mailed and
+    the decision written to the audit log (who, the reason given). The caller commits."""
     if action not in _TARGET:
         raise ValueError(f"unknown action {action!r}")
     message = (message or "").strip()
@@ -638,11 +638,17 @@ def decide(application: Application, officer: User, action: str, message: str = 
         voucher = issue_voucher(locked.programme, holder=holder,
                                 beneficiary_name=locked.beneficiary_name or (holder.display_name if holder else ""),
                                 application=locked, channel=Voucher.APPLICATION, issued_by=officer)
+    previous = locked.status
     locked.status = target
     locked.officer_message = message
     locked.decided_by_id = officer.id
     locked.decided_at = utcnow()
     db.session.flush()
+    # Who decided, when and why (the reason given to the applicant), in the same transaction.
+    from marketplace.services import audit
+
+    audit.log(officer, target, f"application:{locked.id}", funder_id=locked.programme.funder_id,
+              reason=message, detail=f"{previous} -> {target}")
     _mail_applicant(locked, voucher)
     return locked
 

@@ -81,7 +81,8 @@ def test_help_desk_finds_a_citizen(page, a11y, app, make):
     territory = make.territory("milano", name="Welfare Milano")
     operator = make.user(email="sportello@example.org", password="password-sportello")
     make.membership(territory, operator, Membership.HELP_DESK)
-    make.user(email="anna.bianchi@example.org", full_name="Anna Bianchi")
+    anna = make.user(email="anna.bianchi@example.org", full_name="Anna Bianchi")
+    make.beneficiary(make.cooperative(territory), user_id=anna.id)  # known in Milano: the desk may find her
     _login(page, "sportello@example.org", "password-sportello")
     page.goto("/t/milano/helpdesk/")
     a11y.check(page)

@@ -60,3 +60,18 @@ def test_seed_demo_adds_funders_programmes_vouchers_and_credits(app, db, client)
     login(client, "funder.milano@demo.test", "demo-password")
     page = client.get("/t/milano/funders/").get_data(as_text=True)
     assert "Comune di Milano" in page and "Navigli Software" not in page  # only their own funder
+
+    # The demo coordinator sees every funder in the list, the municipality's dashboard (it
+    # delegated "read aggregates"), not its review queue, and nothing of the employer's.
+    coordinator = client.application.test_client()
+    login(coordinator, "coordinator.milano@demo.test", "demo-password")
+    page = coordinator.get("/t/milano/funders/").get_data(as_text=True)
+    assert "Comune di Milano" in page and "Navigli Software" in page
+    milano = db.session.execute(select(Territory).where(Territory.slug == "milano")).scalar_one()
+    with territory_scope(milano.id):
+        comune = db.session.execute(select(Funder).where(Funder.kind == "municipality")).scalar_one()
+        employer = db.session.execute(select(Funder).where(Funder.kind == "employer")).scalar_one()
+        programme = db.session.execute(select(Programme).where(Programme.funder_id == comune.id)).scalars().first()
+    assert coordinator.get(f"/t/milano/funders/{comune.id}/dashboard").status_code == 200
+    assert coordinator.get(f"/t/milano/funders/{comune.id}/programmes/{programme.id}/applications").status_code == 403
+    assert coordinator.get(f"/t/milano/funders/{employer.id}/dashboard").status_code == 403

@@ -22,6 +22,7 @@ def desk(app, make, db):
     operator = make.user()
     make.membership(territory, operator, Membership.HELP_DESK)
     citizen = make.user(full_name="Giovanna Neri")
+    make.beneficiary(coop, user_id=citizen.id)  # known in the territory: desks may find her
     programme = make.programme(make.funder(territory))
     with app.app_context(), unscoped():
         from marketplace.models import TicketType

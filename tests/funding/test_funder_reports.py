@@ -271,7 +271,11 @@ def test_bad_dates_get_a_clear_message(client, world, query, message):
         assert message in response.get_data(as_text=True)
 
 
-def test_coordinators_see_every_funder_of_their_territory(client, world):
+def test_coordinators_see_every_funder_of_their_territory(client, make, world):
+    # Each funder delegated "read aggregates" to the coordinators (tests/test_privacy_security.py
+    # shows that without it they get 403).
+    make.delegation(world.comune, "read")
+    make.delegation(world.azienda, "read")
     login(client, world.coordinator.email)
     assert client.get(f"{world.base}/{world.comune.id}/dashboard?{YEAR}").status_code == 200
     assert client.get(f"{world.base}/{world.azienda.id}/dashboard.csv?{YEAR}").status_code == 200

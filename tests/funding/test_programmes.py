@@ -210,7 +210,8 @@ def test_programme_tenancy(client, world, make):
     login(lodi_client, make.funder_officer(lodi_funder, locale="en").email)
     assert lodi_client.get(f"/t/lodi/funders/{world['funder'].id}/programmes/{programme.id}/").status_code == 404
     assert lodi_client.get(f"/t/lodi/funders/{lodi_funder.id}/programmes/{programme.id}/").status_code == 404
-    # A coordinator of the territory may.
+    # A coordinator of the territory may, once the funder delegated the review to the coordinators.
+    make.delegation(world["funder"], "review")
     coord_client = client.application.test_client()
     login(coord_client, make.coordinator(world["territory"], locale="en").email)
     for url in urls:

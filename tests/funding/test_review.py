@@ -317,6 +317,8 @@ def test_documents_and_applications_are_kept_to_their_funder(app, client, world,
         f"/t/lodi/funders/{lodi_funder.id}/applications/{item.id}/documents/{doc.id}").status_code == 404
     assert lodi_coordinator.get(f"/t/lodi/funders/{world['funder'].id}/applications/{item.id}").status_code == 404
 
+    # The territory's coordinator, once the funder delegated the review of its applications.
+    make.delegation(world["funder"], "review")
     coordinator = app.test_client()
     login(coordinator, make.coordinator(world["territory"], locale="en").email)
     assert coordinator.get(doc_url).status_code == 200

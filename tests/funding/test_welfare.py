@@ -622,6 +622,7 @@ def test_who_may_manage_an_employer(app, db, make, world):
         return post(client, url, {"invite-email": "new@acme.example"}, token_from="/account/login")
 
     hr = world["hr_client"]
+    make.delegation(employer, "review")  # the employer delegated the management to the coordinators
     coordinator = logged_in(app, make.coordinator(t, locale="en").email)
     for client in (hr, coordinator):
         # Another territory's employer: not found.

@@ -1,7 +1,7 @@
 """API tokens can carry an expiry date
 
-Revision ID: 0013_leaks
-Revises: 0008_sessions_mfa
+Revision ID: 0010_api_token_expiry
+Revises: 0009_privacy
 Create Date: 2026-12-04 20:15:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_leaks'
-down_revision = '0008_sessions_mfa'
+revision = '0010_api_token_expiry'
+down_revision = '0009_privacy'
 branch_labels = None
 depends_on = None
 
