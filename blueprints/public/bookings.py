@@ -22,7 +22,6 @@ from marketplace.services import DomainError, booking, funding, policy, waitlist
 from marketplace.validation import parse_id, parse_int
 from marketplace.services import checkout as checkout_service
 from marketplace.services import tickets as tickets_service
-from marketplace.services.mail import external_url
 from payments.providers import ProviderError
 from payments.providers.stripe import allow_stripe_js, card_payments_enabled
 
@@ -171,7 +170,9 @@ def _checkout_page(order: Order, errors: list | None = None, chosen_ids: set | N
             flash(str(getattr(exc, "message", "")) or _("Card payment is not available right now."), "danger")
         else:
             db.session.commit()
-            card = dict(data, return_url=external_url("bookings.payment_return", code=order.code, payment_id=payment.id),
+            # Followed by this page's own script: the address the visitor is on (a trusted host).
+            card = dict(data, return_url=url_for("bookings.payment_return", code=order.code,
+                                                 payment_id=payment.id, _external=True),
                         pay_url=url_for("bookings.pay_by_card", code=order.code, payment_id=payment.id))
             allow_stripe_js()
     return render_template("public/checkout.html", order=order, expired=expired, card=card,
