@@ -80,7 +80,24 @@ def make_app(database_uri: str, **overrides):
     config.update(overrides)
     app = create_app("testing", **config)
     app.test_client_class = FreshContextClient
+    _EXTRA_APPS.append(app)
     return app
+
+
+# Apps a test makes for itself (race tests with their own pools, other settings): their
+# idle pooled connections are closed after each test, so that the suite stays well under
+# PostgreSQL's max_connections however many such apps it makes.
+_EXTRA_APPS: list = []
+
+
+def _close_extra_pools() -> None:
+    from marketplace.extensions import db
+
+    while _EXTRA_APPS:
+        extra = _EXTRA_APPS.pop()
+        with extra.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 class FreshContextClient(FlaskClient):
@@ -95,6 +112,7 @@ class FreshContextClient(FlaskClient):
 @pytest.fixture(scope="session")
 def app(database_uri):
     app = make_app(database_uri)
+    _EXTRA_APPS.remove(app)  # the suite's own app keeps its pool
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -142,6 +160,7 @@ def _truncate(app) -> None:
 @pytest.fixture(autouse=True)
 def _clean(request):
     yield
+    _close_extra_pools()
     if "app" in request.fixturenames:
         app = request.getfixturevalue("app")
         _truncate(app)
