@@ -131,6 +131,24 @@ def test_reset_emails_are_limited_per_account_silently(app, db, make):
     assert len(_mails(db, "anna@example.org")) == 5
 
 
+def test_with_rate_limiting_switched_off_logins_and_resets_still_work(database_uri, make, monkeypatch):
+    """RATELIMIT_ENABLED=False (the booking benchmark serves the app so) switches the
+    per-account counters off with the other limits, instead of failing every login."""
+    from marketplace.extensions import limiter
+
+    # Flask-Limiter keeps "enabled" on its one shared instance: give it back to later tests.
+    monkeypatch.setattr(limiter, "enabled", limiter.enabled)
+    quiet = make_app(database_uri, RATELIMIT_ENABLED=False)
+    make.user(email="anna@example.org")
+    client = quiet.test_client()
+    for n in range(12):
+        assert _try_login(client, "anna@example.org", f"wrong-guess-{n}").status_code == 422
+    assert login(client, "anna@example.org").status_code == 302
+    other = quiet.test_client()
+    assert post(other, "/account/forgot", {"email": "anna@example.org"},
+                token_from="/account/forgot").status_code == 200
+
+
 # --- 2. production needs shared rate-limit storage ------------------------------------------
 
 def test_production_refuses_memory_storage_with_several_workers(database_uri, monkeypatch):

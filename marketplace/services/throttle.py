@@ -35,8 +35,10 @@ def _ids(scope: str, email: str) -> tuple[str, str, str]:
     return current_app.config["RATELIMIT_KEY_PREFIX"], scope, _account_key(email)
 
 
-def _strategy() -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(limiter.storage)
+def _strategy() -> MovingWindowRateLimiter | None:
+    """The counters, or None when rate limiting is switched off (``RATELIMIT_ENABLED``
+    false: the limiter then has no storage, and these limits are off with the others)."""
+    return MovingWindowRateLimiter(limiter.storage) if limiter.enabled else None
 
 
 def _failures_limit():
@@ -51,7 +53,7 @@ def login_locked(email: str) -> int:
     of those failures leaves the window. Attempts while locked are not counted."""
     item, ids = _failures_limit(), _ids("login-failures", email)
     strategy = _strategy()
-    if strategy.test(item, *ids):
+    if strategy is None or strategy.test(item, *ids):
         return 0
     reset_at = strategy.get_window_stats(item, *ids).reset_time
     return max(1, math.ceil(reset_at - time.time()))
@@ -63,6 +65,8 @@ def login_failed(email: str, territory=None) -> None:
     call inside the request's transaction and commit, so the e-mail leaves."""
     item, ids = _failures_limit(), _ids("login-failures", email)
     strategy = _strategy()
+    if strategy is None:
+        return
     strategy.hit(item, *ids)
     if strategy.test(item, *ids):
         return
@@ -74,7 +78,9 @@ def login_failed(email: str, territory=None) -> None:
 
 def clear_login_failures(email: str) -> None:
     """Forget the failed logins of ``email`` (after a successful login or password reset)."""
-    _strategy().clear(_failures_limit(), *_ids("login-failures", email))
+    strategy = _strategy()
+    if strategy is not None:
+        strategy.clear(_failures_limit(), *_ids("login-failures", email))
 
 
 def account_mail_allowed(email: str) -> bool:
@@ -82,8 +88,10 @@ def account_mail_allowed(email: str) -> bool:
     "someone tried to register" notice) and say whether it may go: at most
     ``ACCOUNT_MAIL_RATE_LIMIT`` per account. Callers drop the e-mail silently when not,
     and answer the visitor the same way either way."""
-    item = parse(current_app.config["ACCOUNT_MAIL_RATE_LIMIT"])
-    return _strategy().hit(item, *_ids("account-mail", email))
+    strategy = _strategy()
+    if strategy is None:
+        return True
+    return strategy.hit(parse(current_app.config["ACCOUNT_MAIL_RATE_LIMIT"]), *_ids("account-mail", email))
 
 
 def _send_lock_notice(email: str, territory=None) -> None:
